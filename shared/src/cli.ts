@@ -126,19 +126,25 @@ export function parseCommand<S extends OptionSpecs>(
   for (const [key, option] of Object.entries(spec.options)) {
     const flagValue = parsed.values[flagName(key).slice(2)]
     if (flagValue !== undefined) {
-      options[key] = typeof flagValue === 'boolean' ? flagValue : convert(key, option, String(flagValue), false)
+      options[key] =
+        typeof flagValue === 'boolean' ? flagValue : convert(key, option, String(flagValue), false)
     } else if (option.env && env[option.env] !== undefined) {
       options[key] = convert(key, option, env[option.env]!, true)
     } else {
       options[key] = option.default ?? (option.type === 'boolean' ? false : undefined)
     }
   }
-  return { options: options as OptionValues<S>, positionals: parsed.positionals, help: parsed.values.help === true }
+  return {
+    options: options as OptionValues<S>,
+    positionals: parsed.positionals,
+    help: parsed.values.help === true,
+  }
 }
 
 export function formatHelp<S extends OptionSpecs>(spec: CommandSpec<S>): string {
   const rows = Object.entries(spec.options).map(([key, option]) => {
-    const flag = flagName(key) + (option.type === 'boolean' ? '' : ' <' + option.type.replace('int', 'n') + '>')
+    const flag =
+      flagName(key) + (option.type === 'boolean' ? '' : ' <' + option.type.replace('int', 'n') + '>')
     const extras: string[] = []
     if ('choices' in option && option.choices) extras.push(`one of: ${option.choices.join(', ')}`)
     if (option.default !== undefined && option.default !== false) extras.push(`default ${option.default}`)

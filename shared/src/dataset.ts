@@ -37,7 +37,8 @@ export function parseDatasetLine(line: string, where: string): LabeledRecord {
   }
   const r = row as Record<string, unknown>
   if (r.label !== 0 && r.label !== 1) throw new DatasetError(`${where}: label must be 0 or 1`)
-  if (r.fault !== null && typeof r.fault !== 'string') throw new DatasetError(`${where}: fault must be a string or null`)
+  if (r.fault !== null && typeof r.fault !== 'string')
+    throw new DatasetError(`${where}: fault must be a string or null`)
   if (typeof r.drone_id !== 'string' || typeof r.seq !== 'number') {
     throw new DatasetError(`${where}: drone_id (string) and seq (number) are required`)
   }

@@ -13,7 +13,12 @@ export function createLogger(name: string): Logger {
   if (format === 'pretty') {
     return pino(
       options,
-      pretty({ sync: true, colorize: process.stdout.isTTY, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' }),
+      pretty({
+        sync: true,
+        colorize: process.stdout.isTTY,
+        ignore: 'pid,hostname',
+        translateTime: 'HH:MM:ss.l',
+      }),
     )
   }
   return pino(options)

@@ -17,8 +17,8 @@ export function createRegistry(service: string): Registry {
  * so a backlog is still measured rather than clipped.
  */
 export const LATENCY_BUCKETS_SECONDS = [
-  0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2,
-  0.25, 0.3, 0.5, 0.75, 1, 2, 5, 10,
+  0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15,
+  0.2, 0.25, 0.3, 0.5, 0.75, 1, 2, 5, 10,
 ]
 
 /** A bare /metrics endpoint for processes without an HTTP API of their own (the simulator). */

@@ -6,6 +6,29 @@ import { SCHEMAS_DIR } from './paths.ts'
 
 export type AvroType = avro.Type
 
+/** The JSON shape of the record schemas in schemas/ (what codegen and API docs read). */
+export interface AvroField {
+  name: string
+  type: string | { type: string; logicalType?: string }
+  doc?: string
+}
+export interface AvroRecordSchema {
+  type: 'record'
+  name: string
+  namespace?: string
+  doc?: string
+  fields: AvroField[]
+}
+
+/** The primitive type under a field, logical types unwrapped (timestamp-millis -> long). */
+export function primitiveType(field: AvroField): string {
+  return typeof field.type === 'string' ? field.type : field.type.type
+}
+
+export function readRecordSchema(file: string): AvroRecordSchema {
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as AvroRecordSchema
+}
+
 /** The schema file every new record is written with. Older versions stay beside it, never edited. */
 export const TELEMETRY_SCHEMA_FILE = 'drone_telemetry.avsc'
 
@@ -33,7 +56,10 @@ export function parseSchemaFile(file: string): SchemaEntry {
 /** Every schema under schemas/, indexed by fingerprint, so a reader can resolve any writer version. */
 export function loadSchemaRegistry(dir: string = SCHEMAS_DIR): Map<string, SchemaEntry> {
   const registry = new Map<string, SchemaEntry>()
-  for (const name of fs.readdirSync(dir).filter((f) => f.endsWith('.avsc')).sort()) {
+  for (const name of fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.avsc'))
+    .sort()) {
     const entry = parseSchemaFile(path.join(dir, name))
     registry.set(entry.fingerprint, entry)
   }

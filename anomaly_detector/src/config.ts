@@ -1,0 +1,61 @@
+import os from 'node:os'
+import type { CommandSpec, OptionSpecs } from '@drone-pipeline/shared/cli.ts'
+
+export const RUN_COMMAND = {
+  usage: 'npm run detector -- run',
+  summary:
+    'The live anomaly detector: consumes telemetry-validated in the consumer group anomaly-detector, scores\n' +
+    'every record with the Isolation Forest model, prints and publishes anomalies to telemetry-anomalies,\n' +
+    'and commits offsets only after a record is fully processed.',
+  options: {
+    model: {
+      type: 'string',
+      description: 'model file (npm run detector -- train)',
+      default: '.run/default/model.json',
+      env: 'DETECTOR_MODEL',
+    },
+    kafkaBrokers: {
+      type: 'string',
+      description: 'Kafka bootstrap brokers, host:port[,host:port]',
+      default: '127.0.0.1:9092',
+      env: 'KAFKA_BROKERS',
+    },
+    host: { type: 'string', description: 'HTTP listen address', default: '127.0.0.1', env: 'DETECTOR_HOST' },
+    port: {
+      type: 'int',
+      description: 'HTTP port (/healthz, /readyz, /metrics)',
+      default: 8081,
+      min: 0,
+      max: 65535,
+      env: 'DETECTOR_PORT',
+    },
+    clientId: {
+      type: 'string',
+      description: 'Kafka client id',
+      default: `detector-${os.hostname()}`,
+      env: 'DETECTOR_CLIENT_ID',
+    },
+    predictionsOut: {
+      type: 'string',
+      description:
+        'also append one prediction per record to this JSON Lines file (drone_id, seq, score, anomaly, latency_ms)',
+      env: 'DETECTOR_PREDICTIONS_OUT',
+    },
+    maxWaitMs: {
+      type: 'int',
+      description: 'longest a Kafka fetch waits for new records (lower = lower latency, more requests)',
+      default: 100,
+      min: 1,
+      max: 10000,
+      env: 'DETECTOR_MAX_WAIT_MS',
+    },
+    commitIntervalMs: {
+      type: 'int',
+      description: 'how often processed offsets are committed',
+      default: 200,
+      min: 10,
+      max: 60000,
+      env: 'DETECTOR_COMMIT_INTERVAL_MS',
+    },
+  },
+} as const satisfies CommandSpec<OptionSpecs>

@@ -1,0 +1,261 @@
+/**
+ * The detector's offline commands: `train` builds a model from a labeled dataset's normal records,
+ * `score` runs a dataset through the same Scorer the live detector uses and writes predictions
+ * (DESIGN.md: one JSON line per record with drone_id, seq, score, anomaly).
+ */
+import fs from 'node:fs'
+import { once } from 'node:events'
+import path from 'node:path'
+import readline from 'node:readline'
+import { finished } from 'node:stream/promises'
+import {
+  ConfigError,
+  exitOnConfigError,
+  parseOrExit,
+  type CommandSpec,
+  type OptionSpecs,
+} from '@drone-pipeline/shared/cli.ts'
+import { DatasetError, readDataset, type LabeledRecord } from '@drone-pipeline/shared/dataset.ts'
+import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
+import {
+  DEFAULT_PARAMS,
+  loadModel,
+  ModelError,
+  saveModel,
+  trainModel,
+  type DetectorModel,
+  type ModelParams,
+} from './model.ts'
+import { createScorer } from './scorer.ts'
+
+export const TRAIN_COMMAND = {
+  usage: 'npm run detector -- train',
+  summary:
+    'Trains the Isolation Forest on the normal (label 0) records of a labeled dataset, calibrates the anomaly ' +
+    'threshold on the last part of each drone’s records, and writes the model file.',
+  options: {
+    in: { type: 'string', description: 'labeled dataset (JSON Lines) to train on' },
+    out: { type: 'string', description: 'model file to write' },
+    trees: { type: 'int', default: DEFAULT_PARAMS.trees, min: 1, description: 'number of isolation trees' },
+    sampleSize: {
+      type: 'int',
+      default: DEFAULT_PARAMS.sampleSize,
+      min: 2,
+      description: 'records sampled to grow each tree (ψ)',
+    },
+    seed: {
+      type: 'int',
+      default: DEFAULT_PARAMS.seed,
+      description: 'random seed; the same seed gives the same model',
+    },
+    thresholdQuantile: {
+      type: 'number',
+      default: DEFAULT_PARAMS.thresholdQuantile,
+      min: 0.5,
+      max: 1,
+      description: 'quantile of held-out normal scores used as the anomaly threshold',
+    },
+    calibrationFraction: {
+      type: 'number',
+      default: DEFAULT_PARAMS.calibrationFraction,
+      min: 0.01,
+      max: 0.9,
+      description: 'fraction of each drone’s records held out of training to calibrate the threshold',
+    },
+  },
+} satisfies CommandSpec<OptionSpecs>
+
+export const SCORE_COMMAND = {
+  usage: 'npm run detector -- score',
+  summary:
+    'Scores every record of a dataset with a trained model and writes predictions (JSON Lines: drone_id, seq, ' +
+    'score, anomaly); when the records carry labels, prints precision, recall and F1.',
+  options: {
+    in: { type: 'string', description: 'dataset (JSON Lines telemetry, labeled or not) to score' },
+    out: { type: 'string', description: 'predictions file to write' },
+    model: { type: 'string', env: 'DETECTOR_MODEL', description: 'model file written by train' },
+  },
+} satisfies CommandSpec<OptionSpecs>
+
+export async function trainCommand(argv: string[]): Promise<void> {
+  const { options } = parseOrExit(TRAIN_COMMAND, argv)
+  const input = required(options.in, '--in', TRAIN_COMMAND.usage)
+  const output = required(options.out, '--out', TRAIN_COMMAND.usage)
+  const started = performance.now()
+  await reportErrors(async () => {
+    const model = await trainFromDataset(input, options)
+    await saveModel(output, model)
+    const { training, params } = model
+    console.log(
+      `trained on ${training.records} normal records from ${training.drones} drones ` +
+        `(${training.training_rows} for the forest, ${training.calibration_rows} held out) ` +
+        `in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    )
+    console.log(
+      `threshold ${model.threshold.toFixed(4)} (quantile ${params.thresholdQuantile} of held-out scores); ` +
+        `model written to ${output}`,
+    )
+  })
+}
+
+export async function scoreCommand(argv: string[]): Promise<void> {
+  const { options } = parseOrExit(SCORE_COMMAND, argv)
+  const input = required(options.in, '--in', SCORE_COMMAND.usage)
+  const output = required(options.out, '--out', SCORE_COMMAND.usage)
+  const modelFile = required(options.model, '--model', SCORE_COMMAND.usage)
+  const started = performance.now()
+  await reportErrors(async () => {
+    const summary = await scoreDataset(input, output, await loadModel(modelFile))
+    const elapsed = (performance.now() - started) / 1000
+    console.log(
+      `scored ${summary.records} records from ${summary.drones} drones in ${elapsed.toFixed(1)} s ` +
+        `(${Math.round(summary.records / elapsed)} records/s): ${summary.anomalies} anomalies; ` +
+        `predictions written to ${output}`,
+    )
+    const m = summary.labeled
+    if (!m) return
+    console.log(
+      `against ${m.tp + m.fn + m.fp + m.tn} labeled records: precision ${m.precision.toFixed(3)}, ` +
+        `recall ${m.recall.toFixed(3)}, F1 ${m.f1.toFixed(3)} (TP ${m.tp}, FP ${m.fp}, FN ${m.fn}, TN ${m.tn})`,
+    )
+    for (const [fault, { detected, total }] of Object.entries(m.recallByFault)) {
+      console.log(`  recall on ${fault}: ${(detected / total).toFixed(3)} (${detected}/${total})`)
+    }
+  })
+}
+
+/** Trains on the label-0 records of a labeled dataset. */
+export async function trainFromDataset(input: string, params: Partial<ModelParams>): Promise<DetectorModel> {
+  async function* normalRecords(): AsyncGenerator<DroneTelemetry> {
+    for await (const row of readDataset(input)) if (row.label === 0) yield row
+  }
+  return trainModel(normalRecords(), params)
+}
+
+export interface DetectionMetrics {
+  tp: number
+  fp: number
+  fn: number
+  tn: number
+  precision: number
+  recall: number
+  f1: number
+  /** Per fault type: faulty records flagged, out of all records with that fault. */
+  recallByFault: Record<string, { detected: number; total: number }>
+}
+
+export interface ScoreSummary {
+  records: number
+  drones: number
+  anomalies: number
+  /** Present when the dataset's records carry labels. */
+  labeled?: DetectionMetrics
+}
+
+/** Scores a dataset in file order and writes one prediction line per record. */
+export async function scoreDataset(
+  input: string,
+  output: string,
+  model: DetectorModel,
+): Promise<ScoreSummary> {
+  const records: AsyncIterable<DroneTelemetry | LabeledRecord> = (await isLabeled(input))
+    ? readDataset(input)
+    : readTelemetry(input)
+  const scorer = createScorer(model)
+  fs.mkdirSync(path.dirname(path.resolve(output)), { recursive: true })
+  const out = fs.createWriteStream(output)
+  const drones = new Set<string>()
+  const counts = { records: 0, anomalies: 0, tp: 0, fp: 0, fn: 0, tn: 0 }
+  const byFault: DetectionMetrics['recallByFault'] = {}
+  try {
+    for await (const record of records) {
+      const { drone_id, seq, score, anomaly } = scorer.score(record)
+      if (!out.write(JSON.stringify({ drone_id, seq, score, anomaly }) + '\n')) await once(out, 'drain')
+      drones.add(drone_id)
+      counts.records++
+      if (anomaly) counts.anomalies++
+      if (!('label' in record)) continue
+      if (record.label === 1) {
+        if (anomaly) counts.tp++
+        else counts.fn++
+        const fault = (byFault[record.fault ?? 'unnamed'] ??= { detected: 0, total: 0 })
+        fault.total++
+        if (anomaly) fault.detected++
+      } else if (anomaly) counts.fp++
+      else counts.tn++
+    }
+  } finally {
+    out.end()
+    await finished(out)
+  }
+
+  const summary: ScoreSummary = { records: counts.records, drones: drones.size, anomalies: counts.anomalies }
+  if (counts.tp + counts.fp + counts.fn + counts.tn > 0) {
+    const { tp, fp, fn, tn } = counts
+    const precision = tp + fp > 0 ? tp / (tp + fp) : 0
+    const recall = tp + fn > 0 ? tp / (tp + fn) : 0
+    const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0
+    summary.labeled = { tp, fp, fn, tn, precision, recall, f1, recallByFault: byFault }
+  }
+  return summary
+}
+
+/** Whether the dataset's first record carries a label; a labeled file is then read strictly as one. */
+async function isLabeled(file: string): Promise<boolean> {
+  if (!fs.existsSync(file)) throw new DatasetError(`dataset ${file} does not exist`)
+  const lines = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity })
+  try {
+    for await (const line of lines) {
+      if (line.trim() === '') continue
+      try {
+        const first: unknown = JSON.parse(line)
+        return typeof first === 'object' && first !== null && 'label' in first
+      } catch {
+        // Not JSON: the reader reports it with its line number.
+        return false
+      }
+    }
+    return false
+  } finally {
+    lines.close()
+  }
+}
+
+/** Reads unlabeled telemetry (JSON Lines as published on MQTT). */
+async function* readTelemetry(file: string): AsyncGenerator<DroneTelemetry> {
+  const lines = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity })
+  let n = 0
+  for await (const line of lines) {
+    n++
+    if (line.trim() === '') continue
+    let row: unknown
+    try {
+      row = JSON.parse(line)
+    } catch (err) {
+      throw new DatasetError(`${file}:${n}: not JSON (${(err as Error).message})`)
+    }
+    const r = row as Partial<DroneTelemetry> | null
+    if (typeof r?.drone_id !== 'string' || typeof r.seq !== 'number') {
+      throw new DatasetError(
+        `${file}:${n}: expected a telemetry object with drone_id (string) and seq (number)`,
+      )
+    }
+    yield r as DroneTelemetry
+  }
+}
+
+function required(value: string | undefined, flag: string, usage: string): string {
+  if (value === undefined || value === '') exitOnConfigError(new ConfigError(`${flag} is required`), usage)
+  return value
+}
+
+/** Input and model problems are the user's to fix: one clear line and exit code 1, not a stack trace. */
+async function reportErrors(run: () => Promise<void>): Promise<void> {
+  try {
+    await run()
+  } catch (err) {
+    if (!(err instanceof DatasetError || err instanceof ModelError)) throw err
+    process.stderr.write(`error: ${err.message}\n`)
+    process.exitCode = 1
+  }
+}

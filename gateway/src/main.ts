@@ -1,0 +1,136 @@
+/**
+ * Gateway: MQTT (or HTTP) -> parse -> validate -> Kafka.
+ *   valid:   telemetry-validated, Avro single-object encoding, key drone_id
+ *   invalid: telemetry-dlq, original bytes + reason headers
+ * A message is acknowledged to its sender (MQTT PUBACK, HTTP response) only after Kafka took it.
+ */
+import path from 'node:path'
+import { TelemetryCodec } from '@drone-pipeline/shared/codec.ts'
+import { exitOnConfigError, parseOrExit } from '@drone-pipeline/shared/cli.ts'
+import { createLogger } from '@drone-pipeline/shared/log.ts'
+import { SCHEMAS_DIR } from '@drone-pipeline/shared/paths.ts'
+import { readRecordSchema, TELEMETRY_SCHEMA_FILE } from '@drone-pipeline/shared/schema.ts'
+import { droneIdFromTopic, KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
+import { GATEWAY_COMMAND, kafkaBrokerList } from './config.ts'
+import { buildHttpApp } from './http.ts'
+import { KafkaSink } from './kafka-sink.ts'
+import { createGatewayMetrics } from './metrics.ts'
+import { MqttSource } from './mqtt-source.ts'
+import { toKafkaMessage, type Envelope } from './routing.ts'
+import { parsePayload, validateRecord, type Verdict } from './validate.ts'
+
+const { options } = parseOrExit(GATEWAY_COMMAND, process.argv.slice(2))
+let brokers: string[]
+try {
+  brokers = kafkaBrokerList(options.kafkaBrokers)
+} catch (err) {
+  exitOnConfigError(err, GATEWAY_COMMAND.usage)
+}
+
+const logger = createLogger('gateway')
+const codec = new TelemetryCodec()
+const metrics = createGatewayMetrics()
+
+const sink = new KafkaSink({
+  bootstrapBrokers: brokers,
+  clientId: options.clientId,
+  maxQueued: options.maxQueued,
+  maxBatch: options.maxBatch,
+  logger,
+  events: {
+    onBatch: (size) => metrics.batchSize.observe(size),
+    onError: () => metrics.produceErrors.inc(),
+  },
+})
+
+function validate(envelope: Envelope, value: unknown): Verdict {
+  if (envelope.sourceTopic.startsWith('drones/') && envelope.droneId === undefined) {
+    return {
+      ok: false,
+      reason: 'invalid_topic',
+      detail: `${envelope.sourceTopic} is not drones/<drone_id>/telemetry`,
+    }
+  }
+  return validateRecord(value, codec.writer.type, envelope.droneId)
+}
+
+/** One message through the pipeline; resolves once Kafka holds it, valid or dead-lettered. */
+async function handle(envelope: Envelope, source: 'mqtt' | 'http', value?: unknown): Promise<Verdict> {
+  metrics.received.inc({ source })
+  metrics.inFlight.inc()
+  const parsed = value === undefined ? parsePayload(envelope.payload) : { ok: true as const, value }
+  const verdict = parsed.ok ? validate(envelope, parsed.value) : parsed
+  try {
+    await sink.submit(toKafkaMessage(envelope, verdict, codec))
+  } finally {
+    metrics.inFlight.dec()
+  }
+  if (verdict.ok) metrics.validated.inc()
+  else metrics.rejected.inc({ reason: verdict.reason })
+  metrics.latency.observe((Date.now() - envelope.receivedAtMs) / 1000)
+  return verdict
+}
+
+const mqttSource = new MqttSource({
+  url: options.mqttUrl,
+  clientId: options.clientId,
+  receiveMaximum: options.receiveMaximum,
+  sessionExpirySeconds: 3600,
+  logger,
+  onMessage: (topic, payload) =>
+    handle(
+      { payload, sourceTopic: topic, droneId: droneIdFromTopic(topic), receivedAtMs: Date.now() },
+      'mqtt',
+    ),
+})
+
+const app = await buildHttpApp({
+  logger,
+  registry: metrics.registry,
+  telemetrySchema: readRecordSchema(path.join(SCHEMAS_DIR, TELEMETRY_SCHEMA_FILE)),
+  notReadyReason: () =>
+    !mqttSource.connected ? 'MQTT not connected' : !sink.isHealthy() ? 'Kafka not reachable' : undefined,
+  hasRoom: (count) => sink.hasRoom(count),
+  ingest: (item) =>
+    handle(
+      {
+        payload: Buffer.from(JSON.stringify(item) ?? 'null'),
+        sourceTopic: 'http:/v1/telemetry',
+        droneId: undefined,
+        receivedAtMs: Date.now(),
+      },
+      'http',
+      item,
+    ),
+})
+
+let stopping = false
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return
+  stopping = true
+  logger.info({ signal }, 'shutting down: no new messages, finishing writes in flight')
+  await mqttSource.stop().catch(() => {})
+  await app.close().catch(() => {})
+  await sink.close().catch(() => {})
+  process.exit(0)
+}
+process.on('SIGINT', () => void shutdown('SIGINT'))
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+
+await app.listen({ host: options.host, port: options.port })
+await connectKafka()
+await mqttSource.start()
+logger.info({ mqtt: options.mqttUrl, kafka: brokers }, 'gateway ready')
+
+/** Kafka may still be starting: keep trying, visibly, rather than fail the whole gateway. */
+async function connectKafka(): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await sink.connect([KAFKA_TOPICS.validated, KAFKA_TOPICS.dlq])
+      return
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, attempt }, 'Kafka not reachable yet; retrying')
+      await new Promise((resolve) => setTimeout(resolve, Math.min(500 * attempt, 5_000)))
+    }
+  }
+}

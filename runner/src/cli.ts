@@ -1,0 +1,269 @@
+/**
+ * The native runner. Commands:
+ *   start            everything in the foreground with a live status line, until Ctrl-C or --duration
+ *   stack up|down|status   the same stack in the background, as `docker compose up -d` would
+ *   test             installs what the tests need, then runs every test suite
+ */
+import { spawnSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import {
+  ConfigError,
+  exitOnConfigError,
+  formatHelp,
+  parseOrExit,
+  type CommandSpec,
+  type OptionSpecs,
+} from '@drone-pipeline/shared/cli.ts'
+import { REPO_ROOT } from '@drone-pipeline/shared/paths.ts'
+import { stackConfigFrom, STACK_OPTIONS, type StackConfig } from './config.ts'
+import { DOCKER_COMPOSE, ensureAptPackages, InstallError, MOSQUITTO, MOSQUITTO_CLIENTS } from './install.ts'
+import { isAlive, recordedPids, stopPid, tailLog } from './procs.ts'
+import {
+  ensureInstalled,
+  ensureModel,
+  Stack,
+  startDetector,
+  startGateway,
+  startInfra,
+  startSimulator,
+  type Log,
+} from './stack.ts'
+import { formatStatus, StatusSampler, type MetricsEndpoints } from './status.ts'
+
+const FLEET_OPTIONS = {
+  drones: { type: 'int', description: 'simulated drones', default: 10, min: 1, max: 10000 },
+  rate: { type: 'number', description: 'samples per second per drone', default: 10, min: 0.1, max: 1000 },
+  seed: { type: 'int', description: 'simulation seed', default: 42 },
+  model: { type: 'string', description: 'detector model file (default: trained on first use)' },
+} as const satisfies OptionSpecs
+
+const START_COMMAND = {
+  usage: 'npm start --',
+  summary:
+    'Starts Mosquitto, Kafka, the gateway, the anomaly detector and a simulated fleet on loopback, prints a\n' +
+    'status line every second, and stops everything on Ctrl-C or after --duration.',
+  options: {
+    ...STACK_OPTIONS,
+    ...FLEET_OPTIONS,
+    duration: { type: 'number', description: 'seconds to run; 0 = until Ctrl-C', default: 0, min: 0 },
+  },
+} as const satisfies CommandSpec<OptionSpecs>
+
+const STACK_COMMAND = {
+  usage: 'npm run stack --',
+  positionals: 'up|down|status',
+  summary: 'Starts (up), stops (down) or reports on (status) the pipeline running in the background.',
+  options: { ...STACK_OPTIONS, ...FLEET_OPTIONS },
+} as const satisfies CommandSpec<OptionSpecs>
+
+const log: Log = (message) => console.log(`[runner] ${message}`)
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** The order processes start in; they stop in reverse. */
+const START_ORDER = ['mosquitto', 'kafka', 'gateway', 'anomaly-detector', 'simulator']
+
+function endpoints(config: StackConfig, withSimulator = true): MetricsEndpoints {
+  const { host, ports } = config
+  return {
+    ...(withSimulator ? { simulator: `http://${host}:${ports.simulatorMetrics}/metrics` } : {}),
+    gateway: `http://${host}:${ports.gateway}/metrics`,
+    detector: `http://${host}:${ports.detector}/metrics`,
+  }
+}
+
+async function start(argv: string[]): Promise<number> {
+  const { options } = parseOrExit(START_COMMAND, argv)
+  const config = stackConfigFrom(options)
+  const stack = new Stack(config)
+  let stopRequested = false
+  const onSignal = () => {
+    if (stopRequested) return
+    stopRequested = true
+    console.log('')
+    log('stopping (Ctrl-C again is not needed; shutting down in order)')
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  let exitCode = 0
+  try {
+    await startInfra(stack, { log })
+    const model = ensureModel(config, log, options.model)
+    await startGateway(stack, { log })
+    await startDetector(stack, { log, model })
+    const simulator = startSimulator(
+      stack,
+      { drones: options.drones, rateHz: options.rate, seed: options.seed, durationS: options.duration },
+      { log },
+    )
+    log(`running; logs in ${path.relative(process.cwd(), path.join(config.runDir, 'logs'))}/`)
+    const sampler = new StatusSampler(endpoints(config))
+    const started = Date.now()
+    const live = process.stdout.isTTY
+    while (!stopRequested && !simulator.hasExited()) {
+      const crashed = stack.processes.find((p) => p.hasExited() && p !== simulator)
+      if (crashed) throw new Error(`${crashed.name} stopped unexpectedly:\n${tailLog(crashed.logFile)}`)
+      const line = formatStatus(await sampler.sample(), (Date.now() - started) / 1000)
+      if (live) process.stdout.write(`\r\x1b[2K${line}`)
+      else if (Math.round((Date.now() - started) / 1000) % 5 === 0) console.log(line)
+      await sleep(1000)
+    }
+    if (live) process.stdout.write('\n')
+    await stack.stop(log, ['simulator'])
+    // Let what was published reach the detector before the final count.
+    let figures = await sampler.sample()
+    const drainDeadline = Date.now() + 15_000
+    while (figures.consumed < figures.validated && Date.now() < drainDeadline) {
+      await sleep(250)
+      figures = await sampler.sample()
+    }
+    log(`summary: ${formatStatus(figures, (Date.now() - started) / 1000)}`)
+  } catch (err) {
+    if (!(err instanceof InstallError || err instanceof ConfigError)) console.error(err)
+    else console.error(`error: ${err.message}`)
+    exitCode = 1
+  } finally {
+    await stack.stop(log)
+  }
+  return exitCode
+}
+
+async function stackUp(
+  config: StackConfig,
+  options: { drones: number; rate: number; seed: number; model?: string },
+) {
+  const running = [...recordedPids(config.runDir)].filter(([, pid]) => isAlive(pid))
+  if (running.length) {
+    throw new ConfigError(
+      `already running in ${config.runDir}: ${running.map(([n]) => n).join(', ')} (stack down first)`,
+    )
+  }
+  const stack = new Stack(config)
+  const background = { log, background: true }
+  try {
+    await startInfra(stack, background)
+    const model = ensureModel(config, log, options.model)
+    await startGateway(stack, background)
+    await startDetector(stack, { ...background, model })
+    startSimulator(
+      stack,
+      { drones: options.drones, rateHz: options.rate, seed: options.seed, durationS: 0 },
+      background,
+    )
+  } catch (err) {
+    await stack.stop(log)
+    throw err
+  }
+  fs.writeFileSync(path.join(config.runDir, 'stack.json'), JSON.stringify(config, null, 2))
+  log(
+    `up: gateway http://${config.host}:${config.ports.gateway}, detector http://${config.host}:${config.ports.detector}`,
+  )
+  log(`logs in ${path.join(config.runDir, 'logs')}; stop with: npm run stack -- down`)
+}
+
+async function stackDown(config: StackConfig): Promise<void> {
+  const pids = recordedPids(config.runDir)
+  const names = [...pids.keys()].sort((a, b) => START_ORDER.indexOf(b) - START_ORDER.indexOf(a))
+  if (names.length === 0) log(`nothing running in ${config.runDir}`)
+  for (const name of names) {
+    log(`stopping ${name} (pid ${pids.get(name)})`)
+    await stopPid(config.runDir, name, pids.get(name)!, name === 'kafka' ? 30_000 : 10_000)
+  }
+}
+
+async function stackStatus(config: StackConfig): Promise<number> {
+  const pids = recordedPids(config.runDir)
+  let allUp = pids.size > 0
+  for (const name of START_ORDER) {
+    const pid = pids.get(name)
+    const state =
+      pid === undefined ? 'not started' : isAlive(pid) ? `running (pid ${pid})` : `DEAD (pid ${pid})`
+    if (pid === undefined || !isAlive(pid)) allUp = false
+    console.log(`${name.padEnd(17)} ${state}`)
+  }
+  if (pids.size > 0)
+    console.log(
+      formatStatus(await new StatusSampler(endpoints(config)).sample(), 0).replace(/^\s*0s \| /, ''),
+    )
+  return allUp ? 0 : 3
+}
+
+async function stackCommand(argv: string[]): Promise<number> {
+  const { options, positionals } = parseOrExit(STACK_COMMAND, argv)
+  const action = positionals[0]
+  const config = stackConfigFrom(options)
+  const saved = path.join(config.runDir, 'stack.json')
+  // down and status act on the ports the stack was started with.
+  const running: StackConfig = fs.existsSync(saved) ? JSON.parse(fs.readFileSync(saved, 'utf8')) : config
+  switch (action) {
+    case 'up':
+      await stackUp(config, options)
+      return 0
+    case 'down':
+      await stackDown(running)
+      return 0
+    case 'status':
+      return stackStatus(running)
+    default:
+      throw new ConfigError(`stack needs up, down or status, got ${action ?? 'nothing'}`)
+  }
+}
+
+/** Every *.test.ts under the packages' test folders and test/, unit tests first. */
+function testFiles(): string[] {
+  const roots = ['shared', 'simulator', 'gateway', 'anomaly_detector', 'runner', 'test']
+  const files: string[] = []
+  for (const root of roots) {
+    const dir = path.join(REPO_ROOT, root, 'test')
+    const base = root === 'test' ? path.join(REPO_ROOT, 'test') : dir
+    if (!fs.existsSync(base)) continue
+    for (const entry of fs.readdirSync(base, { recursive: true, encoding: 'utf8' })) {
+      if (entry.endsWith('.test.ts')) files.push(path.join(base, entry))
+    }
+  }
+  const integration = (f: string) => f.includes(`${path.sep}integration${path.sep}`)
+  return [...files.filter((f) => !integration(f)).sort(), ...files.filter(integration).sort()]
+}
+
+function test(argv: string[]): number {
+  const config = stackConfigFrom(
+    parseOrExit({ usage: 'npm test --', summary: 'Runs every test.', options: STACK_OPTIONS }, argv).options,
+  )
+  ensureAptPackages([MOSQUITTO, MOSQUITTO_CLIENTS, DOCKER_COMPOSE], log)
+  ensureInstalled(config, log)
+  const files = testFiles()
+  const result = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...files],
+    { cwd: REPO_ROOT, stdio: 'inherit' },
+  )
+  return result.status ?? 1
+}
+
+const [command, ...rest] = process.argv.slice(2)
+try {
+  switch (command) {
+    case 'start':
+      process.exitCode = await start(rest)
+      break
+    case 'stack':
+      process.exitCode = await stackCommand(rest)
+      break
+    case 'test':
+      process.exitCode = test(rest)
+      break
+    default:
+      process.stdout.write(
+        'Usage: node runner/src/cli.ts start|stack|test [options]\n\n' +
+          [formatHelp(START_COMMAND), formatHelp(STACK_COMMAND)].join('\n'),
+      )
+      process.exitCode = command === undefined || command === '--help' ? 0 : 2
+  }
+} catch (err) {
+  if (err instanceof InstallError) {
+    console.error(`error: ${err.message}`)
+    process.exitCode = 1
+  } else {
+    exitOnConfigError(err)
+  }
+}

@@ -1,0 +1,122 @@
+/** The native stack's configuration: where it keeps its state and which loopback ports it uses. */
+import path from 'node:path'
+import { ConfigError, type OptionSpecs, type OptionValues } from '@drone-pipeline/shared/cli.ts'
+import { REPO_ROOT } from '@drone-pipeline/shared/paths.ts'
+
+export interface StackPorts {
+  mqtt: number
+  kafka: number
+  controller: number
+  gateway: number
+  detector: number
+  simulatorMetrics: number
+}
+
+export interface StackConfig {
+  /** Broker data, logs and pid files of this run; git-ignored. */
+  runDir: string
+  /** Downloads shared by every run directory (the Kafka jars). */
+  cacheDir: string
+  host: string
+  ports: StackPorts
+  /** Partitions of telemetry-validated: the most detectors that can share the load. */
+  partitions: number
+}
+
+export const DEFAULT_PORTS: StackPorts = {
+  mqtt: 1883,
+  kafka: 9092,
+  controller: 9093,
+  gateway: 8080,
+  detector: 8081,
+  simulatorMetrics: 9464,
+}
+
+export const STACK_OPTIONS = {
+  runDir: {
+    type: 'string',
+    description: 'run directory for broker data, logs and pids',
+    default: '.run/default',
+    env: 'PIPELINE_RUN_DIR',
+  },
+  portOffset: {
+    type: 'int',
+    description: 'added to every default port, so two stacks can run side by side',
+    default: 0,
+    min: 0,
+    max: 50000,
+    env: 'PIPELINE_PORT_OFFSET',
+  },
+  mqttPort: {
+    type: 'int',
+    description: `Mosquitto port (default ${DEFAULT_PORTS.mqtt})`,
+    min: 1,
+    max: 65535,
+  },
+  kafkaPort: {
+    type: 'int',
+    description: `Kafka client port (default ${DEFAULT_PORTS.kafka})`,
+    min: 1,
+    max: 65535,
+  },
+  controllerPort: {
+    type: 'int',
+    description: `Kafka controller port (default ${DEFAULT_PORTS.controller})`,
+    min: 1,
+    max: 65535,
+  },
+  gatewayPort: {
+    type: 'int',
+    description: `gateway HTTP port (default ${DEFAULT_PORTS.gateway})`,
+    min: 1,
+    max: 65535,
+  },
+  detectorPort: {
+    type: 'int',
+    description: `detector HTTP port (default ${DEFAULT_PORTS.detector})`,
+    min: 1,
+    max: 65535,
+  },
+  partitions: {
+    type: 'int',
+    description: 'partitions of telemetry-validated',
+    default: 6,
+    min: 1,
+    max: 256,
+  },
+} as const satisfies OptionSpecs
+
+export function stackConfigFrom(options: OptionValues<typeof STACK_OPTIONS>): StackConfig {
+  const offset = options.portOffset
+  const ports: StackPorts = {
+    mqtt: options.mqttPort ?? DEFAULT_PORTS.mqtt + offset,
+    kafka: options.kafkaPort ?? DEFAULT_PORTS.kafka + offset,
+    controller: options.controllerPort ?? DEFAULT_PORTS.controller + offset,
+    gateway: options.gatewayPort ?? DEFAULT_PORTS.gateway + offset,
+    detector: options.detectorPort ?? DEFAULT_PORTS.detector + offset,
+    simulatorMetrics: DEFAULT_PORTS.simulatorMetrics + offset,
+  }
+  const seen = new Map<number, string>()
+  for (const [name, port] of Object.entries(ports)) {
+    if (port > 65535) throw new ConfigError(`--port-offset ${offset} puts the ${name} port past 65535`)
+    const other = seen.get(port)
+    if (other) throw new ConfigError(`the ${name} and ${other} ports are both ${port}`)
+    seen.set(port, name)
+  }
+  const runDir = path.resolve(REPO_ROOT, options.runDir)
+  return {
+    runDir,
+    cacheDir: path.join(REPO_ROOT, '.run', 'cache'),
+    host: '127.0.0.1',
+    ports,
+    partitions: options.partitions,
+  }
+}
+
+export function kafkaBootstrap(config: StackConfig): string {
+  return `${config.host}:${config.ports.kafka}`
+}
+
+export function mqttUrl(config: StackConfig): string {
+  return `mqtt://${config.host}:${config.ports.mqtt}`
+}

@@ -1,0 +1,55 @@
+/** Matching what the detector scored against what was published, by (drone_id, seq). */
+
+export interface Published {
+  drone_id: string
+  seq: number
+}
+
+export interface Scored {
+  drone_id: string
+  seq: number
+  latency_ms: number
+}
+
+export interface DeliveryFigures {
+  published: number
+  delivered: number
+  lost: number
+  /** Records scored more than once (redeliveries). */
+  duplicates: number
+  p50_ms: number | null
+  p95_ms: number | null
+  p99_ms: number | null
+  max_ms: number | null
+}
+
+/** The q-quantile of sorted values, nearest-rank (no interpolation: every figure was observed). */
+export function quantile(sorted: number[], q: number): number | null {
+  if (sorted.length === 0) return null
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+}
+
+export function summarizeDelivery(published: Published[], scored: Scored[]): DeliveryFigures {
+  const key = (r: Published) => `${r.drone_id}\u0000${r.seq}`
+  const wanted = new Set(published.map(key))
+  const firstLatency = new Map<string, number>()
+  let duplicates = 0
+  for (const s of scored) {
+    const k = key(s)
+    if (!wanted.has(k)) continue
+    if (firstLatency.has(k)) duplicates++
+    else firstLatency.set(k, s.latency_ms)
+  }
+  const latencies = [...firstLatency.values()].sort((a, b) => a - b)
+  const round = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100)
+  return {
+    published: wanted.size,
+    delivered: firstLatency.size,
+    lost: wanted.size - firstLatency.size,
+    duplicates,
+    p50_ms: round(quantile(latencies, 0.5)),
+    p95_ms: round(quantile(latencies, 0.95)),
+    p99_ms: round(quantile(latencies, 0.99)),
+    max_ms: round(quantile(latencies, 1)),
+  }
+}

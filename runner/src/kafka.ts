@@ -1,0 +1,118 @@
+/**
+ * Apache Kafka (KRaft, broker and controller in one JVM) as a child process, with
+ * deploy/kafka/server.properties; only ports and paths are overridden for this run.
+ */
+import { randomBytes } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import fs from 'node:fs'
+import path from 'node:path'
+import { Admin } from '@platformatic/kafka'
+import { DEPLOY_DIR } from '@drone-pipeline/shared/paths.ts'
+import { KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
+import { kafkaBootstrap, type StackConfig } from './config.ts'
+import { startProcess, waitForPort, waitUntil, type ManagedProcess } from './procs.ts'
+
+const SERVER_PROPERTIES = path.join(DEPLOY_DIR, 'kafka', 'server.properties')
+const LOG4J = path.join(DEPLOY_DIR, 'kafka', 'log4j2.properties')
+
+export function kafkaOverrides(config: StackConfig, dataDir: string): string[] {
+  const { host } = config
+  const { kafka, controller } = config.ports
+  const settings = {
+    'controller.quorum.voters': `1@${host}:${controller}`,
+    listeners: `PLAINTEXT://${host}:${kafka},CONTROLLER://${host}:${controller}`,
+    'advertised.listeners': `PLAINTEXT://${host}:${kafka}`,
+    'log.dirs': dataDir,
+    'num.partitions': String(config.partitions),
+  }
+  return Object.entries(settings).flatMap(([key, value]) => ['--override', `${key}=${value}`])
+}
+
+function javaArgs(libDir: string): string[] {
+  return [
+    '-Xms256m',
+    '-Xmx1g',
+    '-XX:+UseG1GC',
+    '-XX:MaxGCPauseMillis=20',
+    '-Djava.awt.headless=true',
+    `-Dlog4j2.configurationFile=${LOG4J}`,
+    '-cp',
+    path.join(libDir, '*'),
+  ]
+}
+
+/** Kafka's cluster id: 16 random bytes, URL-safe base64 without padding. */
+function newClusterId(): string {
+  return randomBytes(16).toString('base64url')
+}
+
+/** Formats KRaft storage once per run directory; a formatted directory is reused as it is. */
+function formatStorage(config: StackConfig, libDir: string, dataDir: string): void {
+  if (fs.existsSync(path.join(dataDir, 'meta.properties'))) return
+  fs.mkdirSync(dataDir, { recursive: true })
+  // StorageTool reads the same properties the broker will run with, overrides included.
+  const props = path.join(config.runDir, 'kafka', 'format.properties')
+  const overrides = kafkaOverrides(config, dataDir).filter((arg) => arg !== '--override')
+  fs.writeFileSync(props, fs.readFileSync(SERVER_PROPERTIES, 'utf8') + '\n' + overrides.join('\n') + '\n')
+  execFileSync(
+    'java',
+    [...javaArgs(libDir), 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', props],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
+}
+
+export async function startKafka(
+  config: StackConfig,
+  libDir: string,
+  options: { background?: boolean } = {},
+): Promise<ManagedProcess> {
+  const dataDir = path.join(config.runDir, 'kafka', 'data')
+  formatStorage(config, libDir, dataDir)
+  const proc = startProcess({
+    name: 'kafka',
+    command: 'java',
+    args: [...javaArgs(libDir), 'kafka.Kafka', SERVER_PROPERTIES, ...kafkaOverrides(config, dataDir)],
+    runDir: config.runDir,
+    background: options.background,
+  })
+  await waitForPort(proc, config.host, config.ports.kafka, 60_000)
+  await waitUntil(proc, 'answering metadata requests', () => listTopics(config).then(() => true), 60_000)
+  return proc
+}
+
+function admin(config: StackConfig): Admin {
+  return new Admin({
+    clientId: 'pipeline-runner',
+    bootstrapBrokers: [kafkaBootstrap(config)],
+    timeout: 5_000,
+  })
+}
+
+async function listTopics(config: StackConfig): Promise<string[]> {
+  const client = admin(config)
+  try {
+    return await client.listTopics()
+  } finally {
+    await client.close()
+  }
+}
+
+/** The pipeline's topics, created if absent (idempotent across restarts). */
+export async function createTopics(config: StackConfig): Promise<void> {
+  const wanted: Array<[string, number]> = [
+    [KAFKA_TOPICS.validated, config.partitions],
+    [KAFKA_TOPICS.dlq, 1],
+    [KAFKA_TOPICS.anomalies, 1],
+  ]
+  const client = admin(config)
+  try {
+    const existing = new Set(await client.listTopics())
+    for (const [topic, partitions] of wanted) {
+      if (!existing.has(topic)) await client.createTopics({ topics: [topic], partitions, replicas: 1 })
+    }
+  } finally {
+    await client.close()
+  }
+}

@@ -1,0 +1,184 @@
+/**
+ * Child processes of the native runner: each one logs to a file in the run directory, leads its
+ * own process group (so the runner decides the shutdown order, not the terminal's Ctrl-C), and
+ * records its pid so `stack down` can stop what `stack up` left running.
+ */
+import { spawn } from 'node:child_process'
+import fs from 'node:fs'
+import net from 'node:net'
+import path from 'node:path'
+
+export interface ManagedProcess {
+  name: string
+  pid: number
+  logFile: string
+  /** Resolves with the exit code (or the signal's name) when the process ends. */
+  exited: Promise<number | string>
+  /** True once `exited` has resolved. */
+  hasExited(): boolean
+}
+
+export interface StartOptions {
+  name: string
+  command: string
+  args: string[]
+  runDir: string
+  env?: NodeJS.ProcessEnv
+  cwd?: string
+  /** Keep running after the runner exits (stack up). */
+  background?: boolean
+}
+
+export function pidFile(runDir: string, name: string): string {
+  return path.join(runDir, 'pids', `${name}.pid`)
+}
+
+export function startProcess(options: StartOptions): ManagedProcess {
+  const logFile = path.join(options.runDir, 'logs', `${options.name}.log`)
+  fs.mkdirSync(path.dirname(logFile), { recursive: true })
+  fs.mkdirSync(path.join(options.runDir, 'pids'), { recursive: true })
+  const out = fs.openSync(logFile, 'a')
+  const child = spawn(options.command, options.args, {
+    cwd: options.cwd,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', out, out],
+    detached: true,
+  })
+  fs.closeSync(out)
+  if (child.pid === undefined) throw new Error(`could not start ${options.name} (${options.command})`)
+  if (options.background) child.unref()
+  fs.writeFileSync(pidFile(options.runDir, options.name), String(child.pid))
+  let done = false
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      done = true
+      resolve(code ?? signal ?? 'unknown')
+    })
+    child.once('error', (err) => {
+      done = true
+      fs.appendFileSync(logFile, `spawn error: ${err.message}\n`)
+      resolve('spawn-error')
+    })
+  })
+  return { name: options.name, pid: child.pid, logFile, exited, hasExited: () => done }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal)
+  } catch {
+    try {
+      process.kill(pid, signal)
+    } catch {
+      // already gone
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** SIGTERM, then SIGKILL after the grace period; removes the pid file. */
+export async function stopPid(runDir: string, name: string, pid: number, graceMs = 10_000): Promise<void> {
+  if (isAlive(pid)) {
+    signalGroup(pid, 'SIGTERM')
+    const deadline = Date.now() + graceMs
+    while (isAlive(pid) && Date.now() < deadline) await sleep(50)
+    if (isAlive(pid)) signalGroup(pid, 'SIGKILL')
+    while (isAlive(pid)) await sleep(20)
+  }
+  fs.rmSync(pidFile(runDir, name), { force: true })
+}
+
+export async function stopProcess(runDir: string, proc: ManagedProcess, graceMs?: number): Promise<void> {
+  await stopPid(runDir, proc.name, proc.pid, graceMs)
+  // A child we spawned is reaped through its 'exit' event; wait for it so no zombie is left.
+  if (!proc.hasExited()) await Promise.race([proc.exited, sleep(2_000)])
+}
+
+/** Pids recorded in the run directory, for stack status/down. */
+export function recordedPids(runDir: string): Map<string, number> {
+  const dir = path.join(runDir, 'pids')
+  const pids = new Map<string, number>()
+  if (!fs.existsSync(dir)) return pids
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.pid'))) {
+    const pid = Number(fs.readFileSync(path.join(dir, file), 'utf8').trim())
+    if (Number.isInteger(pid) && pid > 0) pids.set(file.slice(0, -4), pid)
+  }
+  return pids
+}
+
+export function tailLog(file: string, lines = 20): string {
+  if (!fs.existsSync(file)) return '(no log)'
+  return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n')
+}
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port })
+    socket.setTimeout(1_000)
+    socket.once('connect', () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+    socket.once('timeout', () => {
+      socket.destroy()
+      resolve(false)
+    })
+  })
+}
+
+/**
+ * Polls until `check` passes; fails early, with the log's tail, if the process dies first, and
+ * with a clear message if the deadline passes.
+ */
+export async function waitUntil(
+  proc: ManagedProcess,
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (proc.hasExited()) {
+      throw new Error(
+        `${proc.name} exited before ${what}; last lines of ${proc.logFile}:\n${tailLog(proc.logFile)}`,
+      )
+    }
+    if (await check().catch(() => false)) return
+    await sleep(100)
+  }
+  throw new Error(
+    `${proc.name}: ${what} not reached within ${timeoutMs / 1000} s; last lines of ${proc.logFile}:\n${tailLog(proc.logFile)}`,
+  )
+}
+
+export function waitForPort(
+  proc: ManagedProcess,
+  host: string,
+  port: number,
+  timeoutMs = 30_000,
+): Promise<void> {
+  return waitUntil(proc, `listening on ${host}:${port}`, () => portOpen(host, port), timeoutMs)
+}
+
+/** A free TCP port on loopback (for tests that run beside a default stack). */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+}

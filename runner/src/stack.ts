@@ -1,0 +1,232 @@
+/**
+ * The whole native stack: install what is missing, start the brokers, create the topics, start
+ * the services, and stop everything in reverse order.
+ */
+import { spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import fs from 'node:fs'
+import path from 'node:path'
+import { REPO_ROOT } from '@drone-pipeline/shared/paths.ts'
+import { kafkaBootstrap, mqttUrl, type StackConfig } from './config.ts'
+import { ensureAptPackages, ensureKafkaJars, MOSQUITTO } from './install.ts'
+import { createTopics, startKafka } from './kafka.ts'
+import { startMosquitto } from './mosquitto.ts'
+import { startProcess, stopProcess, waitUntil, type ManagedProcess } from './procs.ts'
+
+export type Log = (message: string) => void
+
+export interface StartOptions {
+  log: Log
+  /** Leave the processes running after this process exits (stack up). */
+  background?: boolean
+}
+
+export class Stack {
+  readonly processes: ManagedProcess[] = []
+  constructor(readonly config: StackConfig) {}
+
+  add(proc: ManagedProcess): ManagedProcess {
+    this.processes.push(proc)
+    return proc
+  }
+
+  get(name: string): ManagedProcess | undefined {
+    return this.processes.find((p) => p.name === name)
+  }
+
+  /** Stops in reverse start order (producers of data first, brokers last), or only the named ones. */
+  async stop(log: Log = () => {}, only?: string[]): Promise<void> {
+    for (const proc of [...this.processes].reverse()) {
+      if (only && !only.includes(proc.name)) continue
+      log(`stopping ${proc.name} (pid ${proc.pid})`)
+      await stopProcess(this.config.runDir, proc, proc.name === 'kafka' ? 30_000 : 10_000)
+      this.processes.splice(this.processes.indexOf(proc), 1)
+    }
+  }
+}
+
+/** Everything the native run needs that can be missing on a fresh machine; returns Kafka's lib dir. */
+export function ensureInstalled(config: StackConfig, log: Log): string {
+  ensureAptPackages([MOSQUITTO], log)
+  return ensureKafkaJars(config.cacheDir, log)
+}
+
+export async function startInfra(stack: Stack, options: StartOptions): Promise<void> {
+  const { config } = stack
+  const libDir = ensureInstalled(config, options.log)
+  fs.mkdirSync(config.runDir, { recursive: true })
+  options.log(`starting Mosquitto on ${config.host}:${config.ports.mqtt}`)
+  stack.add(await startMosquitto(config, options))
+  options.log(`starting Kafka on ${config.host}:${config.ports.kafka} (KRaft)`)
+  stack.add(await startKafka(config, libDir, options))
+  await createTopics(config)
+}
+
+/** A TypeScript entry point of this repository as a child process. */
+export function startNodeService(
+  stack: Stack,
+  name: string,
+  entry: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: StartOptions,
+): ManagedProcess {
+  return stack.add(
+    startProcess({
+      name,
+      command: process.execPath,
+      args: ['--import', 'tsx', path.join(REPO_ROOT, entry), ...args],
+      cwd: REPO_ROOT,
+      env: { LOG_FORMAT: 'json', ...env },
+      runDir: stack.config.runDir,
+      background: options.background,
+    }),
+  )
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(1_000) })
+  return res.ok
+}
+
+export async function startGateway(stack: Stack, options: StartOptions): Promise<ManagedProcess> {
+  const { config } = stack
+  options.log(`starting gateway on ${config.host}:${config.ports.gateway}`)
+  const proc = startNodeService(
+    stack,
+    'gateway',
+    'gateway/src/main.ts',
+    [],
+    {
+      MQTT_URL: mqttUrl(config),
+      KAFKA_BROKERS: kafkaBootstrap(config),
+      GATEWAY_HOST: config.host,
+      GATEWAY_PORT: String(config.ports.gateway),
+      GATEWAY_CLIENT_ID: `gateway-${config.ports.gateway}`,
+    },
+    options,
+  )
+  await waitUntil(proc, 'ready', () => httpOk(`http://${config.host}:${config.ports.gateway}/readyz`), 60_000)
+  return proc
+}
+
+/** Runs a TypeScript entry point of this repository to completion, failing with its output. */
+function runNode(entry: string, args: string[]): void {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, entry), ...args], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, LOG_FORMAT: 'json' },
+  })
+  if (result.status !== 0) {
+    throw new Error(
+      `${entry} ${args.join(' ')} failed (exit ${result.status}):\n${result.stderr || result.stdout}`,
+    )
+  }
+}
+
+/** Training flight: a fleet of healthy drones, seeded apart from the live fleet's default seed. */
+export const TRAINING_FLIGHT = { drones: 10, durationS: 600, seed: 7 }
+
+/** A digest of the code that makes and reads a model, so a stale cached model is never used. */
+function modelCodeDigest(): string {
+  const hash = createHash('sha256')
+  for (const dir of ['simulator/src', 'anomaly_detector/src']) {
+    const abs = path.join(REPO_ROOT, dir)
+    for (const file of fs.readdirSync(abs).sort())
+      hash.update(file).update(fs.readFileSync(path.join(abs, file)))
+  }
+  return hash.digest('hex').slice(0, 12)
+}
+
+/**
+ * The detector's model: the given file, or one trained on a simulated healthy flight and cached
+ * (keyed by the code that makes it), so every run trains at most once.
+ */
+export function ensureModel(config: StackConfig, log: Log, modelFile?: string): string {
+  if (modelFile) return path.resolve(modelFile)
+  const model = path.join(config.cacheDir, `model-${modelCodeDigest()}.json`)
+  if (fs.existsSync(model)) return model
+  fs.mkdirSync(config.cacheDir, { recursive: true })
+  const dataset = path.join(config.cacheDir, 'training.jsonl')
+  const { drones, durationS, seed } = TRAINING_FLIGHT
+  log(`training the detector's model on a simulated healthy flight (${drones} drones x ${durationS} s)`)
+  runNode('simulator/src/main.ts', [
+    'generate',
+    '--drones',
+    String(drones),
+    '--duration',
+    String(durationS),
+    '--seed',
+    String(seed),
+    '--out',
+    dataset,
+  ])
+  const partial = `${model}.partial`
+  runNode('anomaly_detector/src/main.ts', ['train', '--in', dataset, '--out', partial])
+  fs.renameSync(partial, model)
+  return model
+}
+
+export async function startDetector(
+  stack: Stack,
+  options: StartOptions & { model: string; predictionsOut?: string },
+): Promise<ManagedProcess> {
+  const { config } = stack
+  options.log(`starting anomaly detector on ${config.host}:${config.ports.detector}`)
+  const proc = startNodeService(
+    stack,
+    'anomaly-detector',
+    'anomaly_detector/src/main.ts',
+    ['run'],
+    {
+      KAFKA_BROKERS: kafkaBootstrap(config),
+      DETECTOR_HOST: config.host,
+      DETECTOR_PORT: String(config.ports.detector),
+      DETECTOR_MODEL: options.model,
+      ...(options.predictionsOut ? { DETECTOR_PREDICTIONS_OUT: options.predictionsOut } : {}),
+    },
+    options,
+  )
+  await waitUntil(
+    proc,
+    'ready',
+    () => httpOk(`http://${config.host}:${config.ports.detector}/readyz`),
+    60_000,
+  )
+  return proc
+}
+
+export interface FleetOptions {
+  drones: number
+  rateHz: number
+  seed: number
+  /** Seconds; 0 runs until stopped. */
+  durationS: number
+  summaryJson?: string
+  datasetOut?: string
+}
+
+export function startSimulator(stack: Stack, fleet: FleetOptions, options: StartOptions): ManagedProcess {
+  const { config } = stack
+  options.log(`starting simulator: ${fleet.drones} drones at ${fleet.rateHz} Hz`)
+  const args = [
+    'run',
+    '--drones',
+    String(fleet.drones),
+    '--rate',
+    String(fleet.rateHz),
+    '--seed',
+    String(fleet.seed),
+  ]
+  args.push('--duration', String(fleet.durationS))
+  if (fleet.summaryJson) args.push('--summary-json', fleet.summaryJson)
+  if (fleet.datasetOut) args.push('--dataset-out', fleet.datasetOut)
+  return startNodeService(
+    stack,
+    'simulator',
+    'simulator/src/main.ts',
+    args,
+    { MQTT_URL: mqttUrl(config), SIM_METRICS_PORT: String(config.ports.simulatorMetrics) },
+    options,
+  )
+}
