@@ -91,15 +91,24 @@ async function start(argv: string[]): Promise<number> {
     const model = ensureModel(config, log, options.model)
     await startGateway(stack, { log })
     await startDetector(stack, { log, model })
+    const simulatorSummary = path.join(config.runDir, 'simulator-summary.json')
+    fs.rmSync(simulatorSummary, { force: true })
     const simulator = startSimulator(
       stack,
-      { drones: options.drones, rateHz: options.rate, seed: options.seed, durationS: options.duration },
+      {
+        drones: options.drones,
+        rateHz: options.rate,
+        seed: options.seed,
+        durationS: options.duration,
+        summaryJson: simulatorSummary,
+      },
       { log },
     )
     log(`running; logs in ${path.relative(process.cwd(), path.join(config.runDir, 'logs'))}/`)
     const sampler = new StatusSampler(endpoints(config))
     const started = Date.now()
     const live = process.stdout.isTTY
+    await sleep(1000)
     while (!stopRequested && !simulator.hasExited()) {
       const crashed = stack.processes.find((p) => p.hasExited() && p !== simulator)
       if (crashed) throw new Error(`${crashed.name} stopped unexpectedly:\n${tailLog(crashed.logFile)}`)
@@ -110,12 +119,20 @@ async function start(argv: string[]): Promise<number> {
     }
     if (live) process.stdout.write('\n')
     await stack.stop(log, ['simulator'])
+    // The simulator's own summary has the final published count; its /metrics is gone now.
+    const published = fs.existsSync(simulatorSummary)
+      ? (JSON.parse(fs.readFileSync(simulatorSummary, 'utf8')) as { acked: number }).acked
+      : undefined
+    const final = async () => {
+      const f = await sampler.sample({ sinceStart: true })
+      return { ...f, published: published ?? f.published, down: f.down.filter((n) => n !== 'simulator') }
+    }
     // Let what was published reach the detector before the final count.
-    let figures = await sampler.sample()
+    let figures = await final()
     const drainDeadline = Date.now() + 15_000
     while (figures.consumed < figures.validated && Date.now() < drainDeadline) {
       await sleep(250)
-      figures = await sampler.sample()
+      figures = await final()
     }
     log(`summary: ${formatStatus(figures, (Date.now() - started) / 1000)}`)
   } catch (err) {

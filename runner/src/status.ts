@@ -38,14 +38,17 @@ async function scrape(url: string): Promise<Sample[] | undefined> {
   }
 }
 
-/** Samples the pipeline once per call; p95 covers the last WINDOW calls, like rate(...[10s]). */
+/**
+ * Samples the pipeline once per call. p95 covers the last WINDOW calls, like a [10s] range in
+ * PromQL, or everything since the start with `{ sinceStart: true }` (for a final summary).
+ */
 export class StatusSampler {
   private readonly history: Map<number, number>[] = []
   private last: Record<string, Sample[]> = {}
 
   constructor(private readonly endpoints: MetricsEndpoints) {}
 
-  async sample(): Promise<PipelineFigures> {
+  async sample(options: { sinceStart?: boolean } = {}): Promise<PipelineFigures> {
     const names = Object.keys(this.endpoints) as Array<keyof MetricsEndpoints>
     const scraped = await Promise.all(names.map((n) => scrape(this.endpoints[n]!)))
     const down: string[] = []
@@ -66,7 +69,9 @@ export class StatusSampler {
       rejected: sumOf(gw, 'gateway_messages_rejected_total'),
       consumed: sumOf(det, 'detector_messages_consumed_total'),
       anomalies: sumOf(det, 'detector_anomalies_total'),
-      p95Ms: msOrUndefined(histogramQuantile(0.95, this.history.length > 1 ? window : buckets)),
+      p95Ms: msOrUndefined(
+        histogramQuantile(0.95, options.sinceStart || this.history.length < 2 ? buckets : window),
+      ),
       down,
     }
   }
