@@ -91,7 +91,7 @@ const consumer = new Consumer({
   heartbeatInterval: 1_000,
 })
 
-const http = Fastify({ loggerInstance: logger, disableRequestLogging: true })
+const http = Fastify({ loggerInstance: logger.child({}, { level: 'warn' }) })
 http.get('/healthz', async () => ({ status: 'ok' }))
 http.get('/readyz', async (_req, reply) =>
   ready

@@ -35,8 +35,8 @@ const ERROR_RESPONSE = { type: 'object', properties: { error: { type: 'string' }
 
 export async function buildHttpApp(deps: HttpDeps) {
   const app = Fastify({
-    loggerInstance: deps.logger,
-    disableRequestLogging: true,
+    // Fastify logs at warn: no line per request, errors still reported.
+    loggerInstance: deps.logger.child({}, { level: 'warn' }),
     bodyLimit: 4 * 1024 * 1024,
   })
   await app.register(swagger, {

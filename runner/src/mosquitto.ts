@@ -14,7 +14,8 @@ import { startProcess, waitForPort, type ManagedProcess } from './procs.ts'
 export function renderMosquittoConf(template: string, host: string, port: number, dataDir: string): string {
   const replace = (text: string, pattern: RegExp, line: string, what: string): string => {
     if (!pattern.test(text)) throw new Error(`mosquitto.conf has no ${what} line to set`)
-    return text.replace(pattern, line)
+    // A function, so `$` in a path is taken literally rather than as a replacement pattern.
+    return text.replace(pattern, () => line)
   }
   let text = replace(template, /^listener\s+\d+.*$/m, `listener ${port} ${host}`, 'listener')
   text = replace(

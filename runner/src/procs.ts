@@ -45,10 +45,9 @@ export function startProcess(options: StartOptions): ManagedProcess {
     detached: true,
   })
   fs.closeSync(out)
-  if (child.pid === undefined) throw new Error(`could not start ${options.name} (${options.command})`)
-  if (options.background) child.unref()
-  fs.writeFileSync(pidFile(options.runDir, options.name), String(child.pid))
   let done = false
+  // Listeners first: a command that cannot be spawned reports through 'error' on the next tick,
+  // and an 'error' without a listener would crash the runner.
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => {
       done = true
@@ -60,6 +59,10 @@ export function startProcess(options: StartOptions): ManagedProcess {
       resolve('spawn-error')
     })
   })
+  if (child.pid === undefined)
+    throw new Error(`could not start ${options.name}: ${options.command} not found or not executable`)
+  if (options.background) child.unref()
+  fs.writeFileSync(pidFile(options.runDir, options.name), String(child.pid))
   return { name: options.name, pid: child.pid, logFile, exited, hasExited: () => done }
 }
 

@@ -11,6 +11,18 @@ export interface Sample {
 const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g
 
+/** Label values escape backslash, double quote and newline. */
+function unescapeLabel(value: string): string {
+  return value.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c))
+}
+
+/** Go's float formatting, as the exposition format uses it: +Inf, -Inf, NaN. */
+function parseValue(text: string): number {
+  if (text === '+Inf') return Infinity
+  if (text === '-Inf') return -Infinity
+  return Number(text)
+}
+
 export function parsePrometheusText(text: string): Sample[] {
   const samples: Sample[] = []
   for (const line of text.split('\n')) {
@@ -18,9 +30,8 @@ export function parsePrometheusText(text: string): Sample[] {
     const match = LINE.exec(line)
     if (!match) continue
     const labels: Record<string, string> = {}
-    for (const [, key, value] of (match[2] ?? '').matchAll(LABEL))
-      labels[key!] = value!.replace(/\\(.)/g, '$1')
-    samples.push({ name: match[1]!, labels, value: Number(match[3]) })
+    for (const [, key, value] of (match[2] ?? '').matchAll(LABEL)) labels[key!] = unescapeLabel(value!)
+    samples.push({ name: match[1]!, labels, value: parseValue(match[3]!) })
   }
   return samples
 }

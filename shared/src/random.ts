@@ -16,7 +16,7 @@ export interface Random {
   fork(label: string): Random
 }
 
-/** Hashes a string seed into 32-bit words (cyrb128). */
+/** Hashes a string seed into four 32-bit words (a variant of cyrb128; kept as is so seeds repeat). */
 function seedWords(seed: string): [number, number, number, number] {
   let h1 = 1779033703,
     h2 = 3144134277,
