@@ -204,3 +204,8 @@ export function parseHostPortList(text: string, name: string): string[] {
   }
   return items
 }
+
+/** The options as they are with no flags and no environment: every default. */
+export function defaultOptions<S extends OptionSpecs>(options: S): OptionValues<S> {
+  return parseCommand({ usage: '', summary: '', options }, [], {}).options
+}
