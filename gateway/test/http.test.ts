@@ -4,6 +4,7 @@ import pino from 'pino'
 import { Counter, Registry } from 'prom-client'
 import { TelemetryCodec } from '@drone-pipeline/shared/codec.ts'
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
+import { sampleRecord } from './fixtures.ts'
 import { readRecordSchema } from '@drone-pipeline/shared/schema.ts'
 import { SCHEMAS_DIR } from '@drone-pipeline/shared/paths.ts'
 import { buildHttpApp, MAX_BATCH, type HttpDeps } from '../src/http.ts'
@@ -12,22 +13,7 @@ import { validateRecord, type Verdict } from '../src/validate.ts'
 const codec = new TelemetryCodec()
 const telemetrySchema = readRecordSchema(`${SCHEMAS_DIR}/drone_telemetry.avsc`)
 
-const RECORD: DroneTelemetry = {
-  drone_id: 'drone-0001',
-  seq: 0,
-  timestamp: 1_700_000_000_000,
-  publish_timestamp: 1_700_000_000_000_000,
-  latitude: 47.397,
-  longitude: 8.545,
-  altitude: 30,
-  velocity: 5,
-  acceleration_x: 0.1,
-  acceleration_y: -0.2,
-  acceleration_z: -9.81,
-  gyro_x: 0.01,
-  gyro_y: -0.02,
-  gyro_z: 0.03,
-}
+const RECORD: DroneTelemetry = sampleRecord()
 
 /** Controllable stand-ins for the gateway's shell; ingest runs the real validator. */
 class FakeGateway {

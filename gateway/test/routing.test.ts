@@ -2,27 +2,17 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { TelemetryCodec } from '@drone-pipeline/shared/codec.ts'
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
+import { sampleRecord } from './fixtures.ts'
 import { DLQ_HEADERS, toKafkaMessage, type Envelope } from '../src/routing.ts'
 import { parsePayload, validateRecord, type Verdict } from '../src/validate.ts'
 
 const codec = new TelemetryCodec()
 
-const RECORD: DroneTelemetry = {
+const RECORD: DroneTelemetry = sampleRecord({
   drone_id: 'drone-0007',
   seq: 3,
-  timestamp: 1_700_000_000_000,
   publish_timestamp: 1_700_000_000_000_001,
-  latitude: 47.397,
-  longitude: 8.545,
-  altitude: 30,
-  velocity: 5,
-  acceleration_x: 0.1,
-  acceleration_y: -0.2,
-  acceleration_z: -9.81,
-  gyro_x: 0.01,
-  gyro_y: -0.02,
-  gyro_z: 0.03,
-}
+})
 
 const RECEIVED_AT = Date.UTC(2025, 0, 2, 3, 4, 5, 678)
 

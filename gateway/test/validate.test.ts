@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { TelemetryCodec } from '@drone-pipeline/shared/codec.ts'
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
+import { sampleRecord } from './fixtures.ts'
 import {
   MAX_PAYLOAD_BYTES,
   parsePayload,
@@ -12,22 +13,11 @@ import {
 
 const TYPE = new TelemetryCodec().writer.type
 
-const RECORD: DroneTelemetry = {
+const RECORD: DroneTelemetry = sampleRecord({
   drone_id: 'drone-0007',
   seq: 42,
-  timestamp: 1_700_000_000_000,
   publish_timestamp: 1_700_000_000_000_123,
-  latitude: 47.397,
-  longitude: 8.545,
-  altitude: 30,
-  velocity: 5,
-  acceleration_x: 0.1,
-  acceleration_y: -0.2,
-  acceleration_z: -9.81,
-  gyro_x: 0.01,
-  gyro_y: -0.02,
-  gyro_z: 0.03,
-}
+})
 
 function without(field: keyof DroneTelemetry): Record<string, unknown> {
   const copy: Record<string, unknown> = { ...RECORD }

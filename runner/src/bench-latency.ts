@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { parseOrExit, type CommandSpec, type OptionSpecs } from '@drone-pipeline/shared/cli.ts'
 import { stackConfigFrom, STACK_OPTIONS } from './config.ts'
-import { ensureModel, Stack, startDetector, startGateway, startInfra, startSimulator } from './stack.ts'
+import { Stack, startPipeline, startSimulator } from './stack.ts'
 import { summarizeDelivery, type Published, type Scored } from './delivery.ts'
 
 const BENCH_COMMAND = {
@@ -58,10 +58,7 @@ const predictions = path.join(config.runDir, 'predictions.jsonl')
 let exitCode = 0
 process.on('SIGINT', () => void stack.stop(log).then(() => process.exit(130)))
 try {
-  await startInfra(stack, { log })
-  const model = ensureModel(config, log)
-  await startGateway(stack, { log })
-  await startDetector(stack, { log, model, predictionsOut: predictions })
+  await startPipeline(stack, { log, predictionsOut: predictions })
   const simulator = startSimulator(
     stack,
     {

@@ -19,16 +19,7 @@ import { REPO_ROOT } from '@drone-pipeline/shared/paths.ts'
 import { stackConfigFrom, STACK_OPTIONS, type StackConfig } from './config.ts'
 import { DOCKER_COMPOSE, ensureAptPackages, InstallError, MOSQUITTO, MOSQUITTO_CLIENTS } from './install.ts'
 import { isAlive, recordedPids, stopPid, tailLog } from './procs.ts'
-import {
-  ensureInstalled,
-  ensureModel,
-  Stack,
-  startDetector,
-  startGateway,
-  startInfra,
-  startSimulator,
-  type Log,
-} from './stack.ts'
+import { ensureInstalled, Stack, startPipeline, startSimulator, type Log } from './stack.ts'
 import { formatStatus, StatusSampler, type MetricsEndpoints } from './status.ts'
 
 const FLEET_OPTIONS = {
@@ -87,10 +78,7 @@ async function start(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal)
   let exitCode = 0
   try {
-    await startInfra(stack, { log })
-    const model = ensureModel(config, log, options.model)
-    await startGateway(stack, { log })
-    await startDetector(stack, { log, model })
+    await startPipeline(stack, { log, model: options.model })
     const simulatorSummary = path.join(config.runDir, 'simulator-summary.json')
     fs.rmSync(simulatorSummary, { force: true })
     const simulator = startSimulator(
@@ -158,10 +146,7 @@ async function stackUp(
   const stack = new Stack(config)
   const background = { log, background: true }
   try {
-    await startInfra(stack, background)
-    const model = ensureModel(config, log, options.model)
-    await startGateway(stack, background)
-    await startDetector(stack, { ...background, model })
+    await startPipeline(stack, { ...background, model: options.model })
     startSimulator(
       stack,
       { drones: options.drones, rateHz: options.rate, seed: options.seed, durationS: 0 },

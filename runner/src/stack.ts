@@ -196,6 +196,20 @@ export async function startDetector(
   return proc
 }
 
+/**
+ * Brokers, topics, model, gateway and detector: everything but the fleet, each ready before the
+ * next starts.
+ */
+export async function startPipeline(
+  stack: Stack,
+  options: StartOptions & { model?: string; predictionsOut?: string },
+): Promise<void> {
+  await startInfra(stack, options)
+  const model = ensureModel(stack.config, options.log, options.model)
+  await startGateway(stack, options)
+  await startDetector(stack, { ...options, model })
+}
+
 export interface FleetOptions {
   drones: number
   rateHz: number

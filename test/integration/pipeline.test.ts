@@ -13,16 +13,10 @@ import { Consumer, type Message } from '@platformatic/kafka'
 import { TelemetryCodec } from '@drone-pipeline/shared/codec.ts'
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
 import { KAFKA_TOPICS, telemetryTopic } from '@drone-pipeline/shared/topics.ts'
+import { sampleRecord } from '../../gateway/test/fixtures.ts'
 import { kafkaBootstrap, mqttUrl, type StackConfig } from '../../runner/src/config.ts'
 import { freePort, isAlive } from '../../runner/src/procs.ts'
-import {
-  ensureModel,
-  Stack,
-  startDetector,
-  startGateway,
-  startInfra,
-  startSimulator,
-} from '../../runner/src/stack.ts'
+import { Stack, startPipeline, startSimulator } from '../../runner/src/stack.ts'
 
 const DRONES = 4
 const PER_DRONE = 25
@@ -49,10 +43,7 @@ before(async () => {
     partitions: 3,
   }
   stack = new Stack(config)
-  await startInfra(stack, { log })
-  const model = ensureModel(config, log)
-  await startGateway(stack, { log })
-  await startDetector(stack, { log, model, predictionsOut: path.join(runDir, 'predictions.jsonl') })
+  await startPipeline(stack, { log, predictionsOut: path.join(runDir, 'predictions.jsonl') })
 })
 
 after(async () => {
@@ -224,23 +215,14 @@ test('stopping the stack leaves no process behind', async () => {
   for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} stopped`)
 })
 
+/** A record stamped now, so the detector's latency figures stay sane. */
 function validRecord(droneId: string, overrides: Partial<DroneTelemetry> = {}): DroneTelemetry {
   const now = Date.now()
-  return {
+  return sampleRecord({
     drone_id: droneId,
     seq: 999,
     timestamp: now,
     publish_timestamp: now * 1000,
-    latitude: 47.397,
-    longitude: 8.545,
-    altitude: 30,
-    velocity: 5,
-    acceleration_x: 0.1,
-    acceleration_y: 0,
-    acceleration_z: -9.81,
-    gyro_x: 0,
-    gyro_y: 0,
-    gyro_z: 0.01,
     ...overrides,
-  }
+  })
 }
