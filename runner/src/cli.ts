@@ -18,6 +18,7 @@ import {
 import { REPO_ROOT } from '@drone-pipeline/shared/paths.ts'
 import { stackConfigFrom, STACK_OPTIONS, type StackConfig } from './config.ts'
 import { DOCKER_COMPOSE, ensureAptPackages, InstallError, MOSQUITTO, MOSQUITTO_CLIENTS } from './install.ts'
+import { LogFollower, messageStartingWith } from './log-follow.ts'
 import { isAlive, recordedPids, stopPid, tailLog } from './procs.ts'
 import { ensureInstalled, Stack, startPipeline, startSimulator, type Log } from './stack.ts'
 import { formatStatus, StatusSampler, type MetricsEndpoints } from './status.ts'
@@ -49,6 +50,7 @@ const STACK_COMMAND = {
 } as const satisfies CommandSpec<OptionSpecs>
 
 const log: Log = (message) => console.log(`[runner] ${message}`)
+const ANOMALY_PREFIX = 'Anomaly detected in message from drone_id:'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** The order processes start in; they stop in reverse. */
@@ -94,12 +96,18 @@ async function start(argv: string[]): Promise<number> {
     )
     log(`running; logs in ${path.relative(process.cwd(), path.join(config.runDir, 'logs'))}/`)
     const sampler = new StatusSampler(endpoints(config))
+    const detectorLog = new LogFollower(stack.get('anomaly-detector')!.logFile)
     const started = Date.now()
     const live = process.stdout.isTTY
     await sleep(1000)
     while (!stopRequested && !simulator.hasExited()) {
       const crashed = stack.processes.find((p) => p.hasExited() && p !== simulator)
       if (crashed) throw new Error(`${crashed.name} stopped unexpectedly:\n${tailLog(crashed.logFile)}`)
+      // The detector's own console line, above the status line.
+      for (const entry of detectorLog.read()) {
+        const anomaly = messageStartingWith(entry, ANOMALY_PREFIX)
+        if (anomaly) process.stdout.write(`${live ? '\r\x1b[2K' : ''}${anomaly}\n`)
+      }
       const line = formatStatus(await sampler.sample(), (Date.now() - started) / 1000)
       if (live) process.stdout.write(`\r\x1b[2K${line}`)
       else if (Math.round((Date.now() - started) / 1000) % 5 === 0) console.log(line)
