@@ -1,5 +1,6 @@
 import os from 'node:os'
 import type { CommandSpec, OptionSpecs } from '@drone-pipeline/shared/cli.ts'
+import { tlsOptionSpecs } from '@drone-pipeline/shared/tls.ts'
 
 export const RUN_COMMAND = {
   usage: 'npm run detector -- run',
@@ -20,10 +21,11 @@ export const RUN_COMMAND = {
       default: '127.0.0.1:9092',
       env: 'KAFKA_BROKERS',
     },
-    host: { type: 'string', description: 'HTTP listen address', default: '127.0.0.1', env: 'DETECTOR_HOST' },
+    ...tlsOptionSpecs('anomaly-detector'),
+    host: { type: 'string', description: 'HTTPS listen address', default: '127.0.0.1', env: 'DETECTOR_HOST' },
     port: {
       type: 'int',
-      description: 'HTTP port (/healthz, /readyz, /metrics)',
+      description: 'HTTPS port (/healthz, /readyz, /metrics)',
       default: 8081,
       min: 0,
       max: 65535,

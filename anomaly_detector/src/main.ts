@@ -6,7 +6,6 @@
  * event -> prediction line (optional file) -> offset committed (only after all of the above).
  */
 import fs from 'node:fs'
-import Fastify from 'fastify'
 import { Consumer, Producer, type Message } from '@platformatic/kafka'
 import { TelemetryCodec } from '@drone-pipeline/shared/codec.ts'
 import {
@@ -16,7 +15,10 @@ import {
   parseHostPortList,
   parseOrExit,
 } from '@drone-pipeline/shared/cli.ts'
+import { kafkaConnection } from '@drone-pipeline/shared/kafka.ts'
 import { createLogger } from '@drone-pipeline/shared/log.ts'
+import { createServiceHttp } from '@drone-pipeline/shared/service-http.ts'
+import { loadTlsMaterial, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
 import { DETECTOR_GROUP_ID, KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
 import { anomalyLine, toAnomalyEvent } from './anomaly-event.ts'
 import { RUN_COMMAND } from './config.ts'
@@ -53,8 +55,10 @@ if (command !== undefined && command !== 'run' && !command.startsWith('-')) {
 const argv = command === 'run' ? rest : process.argv.slice(2)
 const { options } = parseOrExit(RUN_COMMAND, argv)
 let brokers: string[]
+let tls: TlsMaterial
 try {
   brokers = parseHostPortList(options.kafkaBrokers, '--kafka-brokers (KAFKA_BROKERS)')
+  tls = loadTlsMaterial({ ca: options.tlsCa, cert: options.tlsCert, key: options.tlsKey })
 } catch (err) {
   exitOnConfigError(err, RUN_COMMAND.usage)
 }
@@ -76,35 +80,28 @@ const predictionsOut = options.predictionsOut
   : undefined
 
 const anomalyProducer = new Producer({
-  clientId: `${options.clientId}-anomalies`,
-  bootstrapBrokers: brokers,
+  ...kafkaConnection(`${options.clientId}-anomalies`, brokers, tls),
   idempotent: true,
   acks: -1,
 })
 const consumer = new Consumer({
-  clientId: options.clientId,
+  ...kafkaConnection(options.clientId, brokers, tls),
   groupId: DETECTOR_GROUP_ID,
-  bootstrapBrokers: brokers,
   autocommit: false,
   maxWaitTime: options.maxWaitMs,
   sessionTimeout: 10_000,
   heartbeatInterval: 1_000,
 })
 
-const http = Fastify({ loggerInstance: logger.child({}, { level: 'warn' }) })
-http.get('/healthz', async () => ({ status: 'ok' }))
-http.get('/readyz', async (_req, reply) =>
-  ready
-    ? { status: 'ready' }
-    : reply.code(503).send({ status: 'not ready', reason: 'not consuming from Kafka' }),
-)
-http.get('/metrics', async (_req, reply) => {
-  reply.header('content-type', metrics.registry.contentType)
-  return metrics.registry.metrics()
+let ready = false
+const http = await createServiceHttp({
+  logger,
+  tls,
+  registry: metrics.registry,
+  notReadyReason: () => (ready ? undefined : 'not consuming from Kafka'),
 })
 await http.listen({ host: options.host, port: options.port })
 
-let ready = false
 let stopping = false
 const offsets = new ProcessedOffsets<Message>()
 const commitTimer = setInterval(() => {

@@ -1,5 +1,6 @@
 import os from 'node:os'
 import { parseHostPortList, type CommandSpec, type OptionSpecs } from '@drone-pipeline/shared/cli.ts'
+import { tlsOptionSpecs } from '@drone-pipeline/shared/tls.ts'
 
 export const GATEWAY_COMMAND = {
   usage: 'npm run gateway --',
@@ -10,8 +11,8 @@ export const GATEWAY_COMMAND = {
   options: {
     mqttUrl: {
       type: 'string',
-      description: 'MQTT broker URL',
-      default: 'mqtt://127.0.0.1:1883',
+      description: 'MQTT broker URL; TLS only (mqtts://)',
+      default: 'mqtts://127.0.0.1:8883',
       env: 'MQTT_URL',
     },
     kafkaBrokers: {
@@ -20,8 +21,9 @@ export const GATEWAY_COMMAND = {
       default: '127.0.0.1:9092',
       env: 'KAFKA_BROKERS',
     },
-    host: { type: 'string', description: 'HTTP listen address', default: '127.0.0.1', env: 'GATEWAY_HOST' },
-    port: { type: 'int', description: 'HTTP port', default: 8080, min: 0, max: 65535, env: 'GATEWAY_PORT' },
+    ...tlsOptionSpecs('gateway'),
+    host: { type: 'string', description: 'HTTPS listen address', default: '127.0.0.1', env: 'GATEWAY_HOST' },
+    port: { type: 'int', description: 'HTTPS port', default: 8080, min: 0, max: 65535, env: 'GATEWAY_PORT' },
     clientId: {
       type: 'string',
       description: 'MQTT client id; keep it stable across restarts so the broker keeps the session',

@@ -1,13 +1,16 @@
 /**
- * The gateway's HTTP API: health and readiness probes, Prometheus metrics, and batch ingest that
- * goes through exactly the validation and Kafka path MQTT messages take.
+ * The gateway's HTTPS API: the service endpoints every service has (health, readiness, metrics)
+ * plus batch ingest, which goes through exactly the validation and Kafka path MQTT messages take.
+ * Ingest requires a client certificate, and each record must be the caller's own: the identity a
+ * certificate proves is the drone_id its records may carry.
  */
-import Fastify from 'fastify'
-import swagger from '@fastify/swagger'
-import type { Registry } from 'prom-client'
 import { recordJsonSchema } from '@drone-pipeline/shared/json-schema.ts'
 import type { AvroRecordSchema } from '@drone-pipeline/shared/schema.ts'
-import type { Logger } from '@drone-pipeline/shared/log.ts'
+import {
+  callerIdentity,
+  createServiceHttp,
+  type ServiceHttpOptions,
+} from '@drone-pipeline/shared/service-http.ts'
 import type { Verdict } from './validate.ts'
 
 export const MAX_BATCH = 1000
@@ -19,55 +22,28 @@ export interface ItemResult {
   detail?: string
 }
 
-export interface HttpDeps {
-  logger: Logger
-  registry: Registry
+export interface HttpDeps extends ServiceHttpOptions {
   telemetrySchema: AvroRecordSchema
-  /** Why the gateway is not ready, or undefined when it is. */
-  notReadyReason(): string | undefined
   /** Whether `count` more records fit in the Kafka queue right now. */
   hasRoom(count: number): boolean
-  /** Validates one item and resolves once Kafka holds it (valid or dead-lettered). */
-  ingest(item: unknown): Promise<Verdict>
+  /** Validates one item as `identity`'s and resolves once Kafka holds it (valid or dead-lettered). */
+  ingest(item: unknown, identity: string): Promise<Verdict>
 }
 
 const ERROR_RESPONSE = { type: 'object', properties: { error: { type: 'string' } } } as const
 
 export async function buildHttpApp(deps: HttpDeps) {
-  const app = Fastify({
-    // Fastify logs at warn: no line per request, errors still reported.
-    loggerInstance: deps.logger.child({}, { level: 'warn' }),
+  const app = await createServiceHttp({
+    ...deps,
     bodyLimit: 4 * 1024 * 1024,
-  })
-  await app.register(swagger, {
     openapi: {
-      info: {
-        title: 'Drone telemetry gateway',
-        version: '1.0.0',
-        description:
-          'Validates drone telemetry against the Avro schema and writes it to Kafka. Invalid records go to the ' +
-          'dead-letter topic telemetry-dlq with the reason; nothing is dropped.',
-      },
+      title: 'Drone telemetry gateway',
+      version: '1.0.0',
+      description:
+        'Validates drone telemetry against the Avro schema and writes it to Kafka. Invalid records go to the ' +
+        'dead-letter topic telemetry-dlq with the reason; nothing is dropped. HTTPS only; ingest requires a ' +
+        'client certificate from the pipeline CA, whose CN must equal each record’s drone_id.',
     },
-  })
-
-  app.get('/healthz', { schema: { description: 'Liveness: the process is up.' } }, async () => ({
-    status: 'ok',
-  }))
-
-  app.get(
-    '/readyz',
-    { schema: { description: 'Readiness: connected to both MQTT and Kafka.' } },
-    async (_req, reply) => {
-      const reason = deps.notReadyReason()
-      if (reason) return reply.code(503).send({ status: 'not ready', reason })
-      return { status: 'ready' }
-    },
-  )
-
-  app.get('/metrics', { schema: { description: 'Prometheus metrics.' } }, async (_req, reply) => {
-    reply.header('content-type', deps.registry.contentType)
-    return deps.registry.metrics()
   })
 
   app.post(
@@ -76,8 +52,9 @@ export async function buildHttpApp(deps: HttpDeps) {
       schema: {
         description:
           'Ingest a batch of telemetry records. Each item is validated on its own; valid ones are written to ' +
-          "telemetry-validated, invalid ones to telemetry-dlq. The response lists every item's outcome and is " +
-          'sent after Kafka acknowledged all writes.',
+          "telemetry-validated, invalid ones to telemetry-dlq. A record whose drone_id is not the caller's " +
+          "certificate identity is rejected as identity_mismatch. The response lists every item's outcome and " +
+          'is sent after Kafka acknowledged all writes.',
         body: { type: 'array', maxItems: MAX_BATCH, items: recordJsonSchema(deps.telemetrySchema) },
         response: {
           200: {
@@ -100,6 +77,7 @@ export async function buildHttpApp(deps: HttpDeps) {
             },
           },
           400: ERROR_RESPONSE,
+          401: ERROR_RESPONSE,
           413: ERROR_RESPONSE,
           503: ERROR_RESPONSE,
         },
@@ -109,6 +87,10 @@ export async function buildHttpApp(deps: HttpDeps) {
       validatorCompiler: () => () => true,
     },
     async (req, reply) => {
+      const identity = callerIdentity(req)
+      if (identity === undefined) {
+        return reply.code(401).send({ error: 'a client certificate signed by the pipeline CA is required' })
+      }
       const items = req.body
       if (!Array.isArray(items))
         return reply.code(400).send({ error: 'body must be a JSON array of records' })
@@ -119,7 +101,7 @@ export async function buildHttpApp(deps: HttpDeps) {
       if (!deps.hasRoom(items.length)) {
         return reply.code(503).header('retry-after', '1').send({ error: 'Kafka queue full, retry later' })
       }
-      const verdicts = await Promise.all(items.map((item) => deps.ingest(item)))
+      const verdicts = await Promise.all(items.map((item) => deps.ingest(item, identity)))
       const results: ItemResult[] = verdicts.map((v, index) =>
         v.ok
           ? { index, status: 'accepted' }
@@ -130,6 +112,5 @@ export async function buildHttpApp(deps: HttpDeps) {
     },
   )
 
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   return app
 }

@@ -7,6 +7,7 @@
  * for a message Kafka did not take, and the queue bound pushes back on the sources meanwhile.
  */
 import { Producer, type MessageToProduce } from '@platformatic/kafka'
+import type { KafkaConnection } from '@drone-pipeline/shared/kafka.ts'
 import type { Logger } from '@drone-pipeline/shared/log.ts'
 
 interface Pending {
@@ -20,8 +21,7 @@ export interface SinkEvents {
 }
 
 export interface KafkaSinkOptions {
-  bootstrapBrokers: string[]
-  clientId: string
+  connection: KafkaConnection
   /** Most messages waiting or in flight; HTTP ingest is refused past this (MQTT is bounded by receive-maximum). */
   maxQueued: number
   maxBatch: number
@@ -41,8 +41,7 @@ export class KafkaSink {
 
   constructor(private readonly options: KafkaSinkOptions) {
     this.producer = new Producer({
-      clientId: options.clientId,
-      bootstrapBrokers: options.bootstrapBrokers,
+      ...options.connection,
       idempotent: true,
       acks: -1,
       retries: 3,

@@ -1,8 +1,10 @@
 /**
- * Gateway: MQTT (or HTTP) -> parse -> validate -> Kafka.
+ * Gateway: MQTT over TLS (or HTTPS) -> parse -> validate -> Kafka over TLS.
  *   valid:   telemetry-validated, Avro single-object encoding, key drone_id
  *   invalid: telemetry-dlq, original bytes + reason headers
  * A message is acknowledged to its sender (MQTT PUBACK, HTTP response) only after Kafka took it.
+ * The identity a message may speak for is the one its transport proved: the MQTT topic's drone
+ * (Mosquitto's ACL binds topics to certificates) or the HTTPS caller's certificate.
  */
 import path from 'node:path'
 import { TelemetryCodec } from '@drone-pipeline/shared/codec.ts'
@@ -10,6 +12,8 @@ import { exitOnConfigError, parseOrExit } from '@drone-pipeline/shared/cli.ts'
 import { createLogger } from '@drone-pipeline/shared/log.ts'
 import { SCHEMAS_DIR } from '@drone-pipeline/shared/paths.ts'
 import { readRecordSchema, TELEMETRY_SCHEMA_FILE } from '@drone-pipeline/shared/schema.ts'
+import { kafkaConnection } from '@drone-pipeline/shared/kafka.ts'
+import { loadTlsMaterial, requireMqttsUrl, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
 import { droneIdFromTopic, KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
 import { GATEWAY_COMMAND, kafkaBrokerList } from './config.ts'
 import { buildHttpApp } from './http.ts'
@@ -21,8 +25,11 @@ import { parsePayload, validateRecord, type Verdict } from './validate.ts'
 
 const { options } = parseOrExit(GATEWAY_COMMAND, process.argv.slice(2))
 let brokers: string[]
+let tls: TlsMaterial
 try {
   brokers = kafkaBrokerList(options.kafkaBrokers)
+  requireMqttsUrl(options.mqttUrl, '--mqtt-url (MQTT_URL)')
+  tls = loadTlsMaterial({ ca: options.tlsCa, cert: options.tlsCert, key: options.tlsKey })
 } catch (err) {
   exitOnConfigError(err, GATEWAY_COMMAND.usage)
 }
@@ -32,8 +39,7 @@ const codec = new TelemetryCodec()
 const metrics = createGatewayMetrics()
 
 const sink = new KafkaSink({
-  bootstrapBrokers: brokers,
-  clientId: options.clientId,
+  connection: kafkaConnection(options.clientId, brokers, tls),
   maxQueued: options.maxQueued,
   maxBatch: options.maxBatch,
   logger,
@@ -44,7 +50,7 @@ const sink = new KafkaSink({
 })
 
 function validate(envelope: Envelope, value: unknown): Verdict {
-  if (envelope.sourceTopic.startsWith('drones/') && envelope.droneId === undefined) {
+  if (envelope.droneId === undefined) {
     return {
       ok: false,
       reason: 'invalid_topic',
@@ -73,6 +79,7 @@ async function handle(envelope: Envelope, source: 'mqtt' | 'http', value?: unkno
 
 const mqttSource = new MqttSource({
   url: options.mqttUrl,
+  tls,
   clientId: options.clientId,
   receiveMaximum: options.receiveMaximum,
   sessionExpirySeconds: 3600,
@@ -86,17 +93,18 @@ const mqttSource = new MqttSource({
 
 const app = await buildHttpApp({
   logger,
+  tls,
   registry: metrics.registry,
   telemetrySchema: readRecordSchema(path.join(SCHEMAS_DIR, TELEMETRY_SCHEMA_FILE)),
   notReadyReason: () =>
     !mqttSource.connected ? 'MQTT not connected' : !sink.isHealthy() ? 'Kafka not reachable' : undefined,
   hasRoom: (count) => sink.hasRoom(count),
-  ingest: (item) =>
+  ingest: (item, identity) =>
     handle(
       {
         payload: Buffer.from(JSON.stringify(item) ?? 'null'),
-        sourceTopic: 'http:/v1/telemetry',
-        droneId: undefined,
+        sourceTopic: 'https:/v1/telemetry',
+        droneId: identity,
         receivedAtMs: Date.now(),
       },
       'http',

@@ -14,9 +14,12 @@
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt'
 import { MQTT_SHARED_SUBSCRIPTION } from '@drone-pipeline/shared/topics.ts'
 import type { Logger } from '@drone-pipeline/shared/log.ts'
+import type { TlsMaterial } from '@drone-pipeline/shared/tls.ts'
 
 export interface MqttSourceOptions {
+  /** mqtts:// */
   url: string
+  tls: TlsMaterial
   clientId: string
   /** Most unacknowledged QoS 1 messages the broker may send us at once. */
   receiveMaximum: number
@@ -56,6 +59,9 @@ export class MqttSource {
     const clientOptions: IClientOptions = {
       protocolVersion: 5,
       clientId: this.options.clientId,
+      ca: this.options.tls.ca,
+      cert: this.options.tls.cert,
+      key: this.options.tls.key,
       clean: false,
       reconnectPeriod: 1_000,
       connectTimeout: 10_000,

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict'
+import fs from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import pino from 'pino'
 import { Counter, Registry } from 'prom-client'
@@ -7,6 +11,8 @@ import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-tele
 import { sampleRecord } from './fixtures.ts'
 import { readRecordSchema } from '@drone-pipeline/shared/schema.ts'
 import { SCHEMAS_DIR } from '@drone-pipeline/shared/paths.ts'
+import { httpsRequest, loadTlsMaterial, tlsFilesFor, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
+import { ensureCertificates } from '../../runner/src/certs.ts'
 import { buildHttpApp, MAX_BATCH, type HttpDeps } from '../src/http.ts'
 import { validateRecord, type Verdict } from '../src/validate.ts'
 
@@ -16,6 +22,13 @@ const telemetrySchema = readRecordSchema(`${SCHEMAS_DIR}/drone_telemetry.avsc`)
 const RECORD: DroneTelemetry = sampleRecord()
 
 /** Controllable stand-ins for the gateway's shell; ingest runs the real validator. */
+/** A throwaway CA with the identities the tests present. */
+const certsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'gateway-http-'))
+ensureCertificates(certsDir, ['drone-0001'])
+const identity = (name: string, isDrone = false) => loadTlsMaterial(tlsFilesFor(certsDir, name, isDrone))
+const DRONE = identity('drone-0001', true)
+const PROMETHEUS = identity('prometheus')
+
 class FakeGateway {
   notReady: string | undefined = undefined
   room = true
@@ -34,6 +47,7 @@ class FakeGateway {
   deps(): HttpDeps {
     return {
       logger: pino({ level: 'silent' }),
+      tls: identity('gateway'),
       registry: this.registry,
       telemetrySchema,
       notReadyReason: () => this.notReady,
@@ -41,9 +55,9 @@ class FakeGateway {
         this.roomAsked.push(count)
         return this.room
       },
-      ingest: async (item): Promise<Verdict> => {
+      ingest: async (item, caller): Promise<Verdict> => {
         this.ingested.push(item)
-        return validateRecord(item, codec.writer.type)
+        return validateRecord(item, codec.writer.type, caller)
       },
     }
   }
@@ -53,40 +67,52 @@ describe('gateway HTTP API', () => {
   const gateway = new FakeGateway()
   let app: Awaited<ReturnType<typeof buildHttpApp>>
 
+  let base: string
+
   before(async () => {
     app = await buildHttpApp(gateway.deps())
+    await app.listen({ host: '127.0.0.1', port: 0 })
+    base = `https://127.0.0.1:${(app.server.address() as AddressInfo).port}`
   })
   after(async () => {
     await app.close()
+    fs.rmSync(certsDir, { recursive: true, force: true })
   })
 
-  const post = (payload: unknown) =>
-    app.inject({
-      method: 'POST',
-      url: '/v1/telemetry',
-      payload: JSON.stringify(payload),
-      headers: { 'content-type': 'application/json' },
-    })
+  /** Over real TLS: `as` is the certificate the caller presents, if any. */
+  const request = async (url: string, as?: TlsMaterial, json?: unknown, method: 'GET' | 'POST' = 'GET') => {
+    const res = await httpsRequest(base + url, { method, ca: DRONE.ca, client: as, json })
+    return { statusCode: res.status, body: res.body, json: () => JSON.parse(res.body), headers: res.headers }
+  }
+  const post = (payload: unknown, as: TlsMaterial | null = DRONE) =>
+    request('/v1/telemetry', as ?? undefined, payload, 'POST')
 
   it('GET /healthz answers 200 ok', async () => {
-    const res = await app.inject({ method: 'GET', url: '/healthz' })
+    const res = await request('/healthz')
     assert.equal(res.statusCode, 200)
     assert.deepEqual(res.json(), { status: 'ok' })
   })
 
   it('GET /readyz is 503 with the reason, then 200 once ready', async () => {
     gateway.notReady = 'Kafka not connected'
-    const down = await app.inject({ method: 'GET', url: '/readyz' })
+    const down = await request('/readyz')
     assert.equal(down.statusCode, 503)
     assert.deepEqual(down.json(), { status: 'not ready', reason: 'Kafka not connected' })
     gateway.notReady = undefined
-    const up = await app.inject({ method: 'GET', url: '/readyz' })
+    const up = await request('/readyz')
     assert.equal(up.statusCode, 200)
     assert.deepEqual(up.json(), { status: 'ready' })
   })
 
-  it('GET /metrics serves the registry in the Prometheus text format', async () => {
-    const res = await app.inject({ method: 'GET', url: '/metrics' })
+  it('GET /metrics refuses a caller without a certificate (401) and any identity but Prometheus (403)', async () => {
+    assert.equal((await request('/metrics')).statusCode, 401)
+    const drone = await request('/metrics', DRONE)
+    assert.equal(drone.statusCode, 403)
+    assert.match(drone.body, /drone-0001 may not use \/metrics/)
+  })
+
+  it("GET /metrics serves the registry in the Prometheus text format to Prometheus's certificate", async () => {
+    const res = await request('/metrics', PROMETHEUS)
     assert.equal(res.statusCode, 200)
     assert.equal(res.headers['content-type'], gateway.registry.contentType)
     assert.match(String(res.headers['content-type']), /^text\/plain; version=0\.0\.4/)
@@ -95,6 +121,24 @@ describe('gateway HTTP API', () => {
   })
 
   describe('POST /v1/telemetry', () => {
+    it('refuses a caller without a client certificate with 401, ingesting nothing', async () => {
+      gateway.ingested = []
+      const res = await post([RECORD], null)
+      assert.equal(res.statusCode, 401)
+      assert.equal(gateway.ingested.length, 0)
+    })
+
+    it("rejects a record for another drone than the caller's certificate as identity_mismatch", async () => {
+      const res = await post([RECORD, { ...RECORD, drone_id: 'drone-0002' }])
+      assert.equal(res.statusCode, 200)
+      assert.deepEqual(res.json().results[1], {
+        index: 1,
+        status: 'rejected',
+        reason: 'identity_mismatch',
+        detail: 'drone_id drone-0002 published as drone-0001',
+      })
+    })
+
     it('rejects a body that is not an array with 400', async () => {
       const res = await post(RECORD)
       assert.equal(res.statusCode, 400)
@@ -177,7 +221,7 @@ describe('gateway HTTP API', () => {
   })
 
   it('GET /openapi.json documents /v1/telemetry with the Avro docs as descriptions', async () => {
-    const res = await app.inject({ method: 'GET', url: '/openapi.json' })
+    const res = await request('/openapi.json')
     assert.equal(res.statusCode, 200)
     const doc = res.json()
     assert.ok(doc.openapi, 'an OpenAPI document')

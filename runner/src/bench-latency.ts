@@ -49,7 +49,7 @@ function readJsonLines<T>(file: string): T[] {
 }
 
 const { options } = parseOrExit(BENCH_COMMAND, process.argv.slice(2))
-const config = stackConfigFrom(options)
+const config = stackConfigFrom(options, options.drones)
 // A fresh run directory: the brokers start empty, so only this run's messages are counted.
 fs.rmSync(config.runDir, { recursive: true, force: true })
 const stack = new Stack(config)

@@ -16,11 +16,28 @@ import {
   type OptionSpecs,
 } from '@drone-pipeline/shared/cli.ts'
 import { REPO_ROOT } from '@drone-pipeline/shared/paths.ts'
+import { loadTlsMaterial, tlsFilesFor } from '@drone-pipeline/shared/tls.ts'
+import { fleetDroneIds, isValidDroneId } from '@drone-pipeline/shared/topics.ts'
 import { stackConfigFrom, STACK_OPTIONS, type StackConfig } from './config.ts'
-import { DOCKER_COMPOSE, ensureAptPackages, InstallError, MOSQUITTO, MOSQUITTO_CLIENTS } from './install.ts'
+import { ensureCertificates } from './certs.ts'
+import {
+  DOCKER_COMPOSE,
+  ensureAptPackages,
+  InstallError,
+  MOSQUITTO,
+  MOSQUITTO_CLIENTS,
+  OPENSSL,
+} from './install.ts'
 import { LogFollower, messageStartingWith } from './log-follow.ts'
 import { isAlive, recordedPids, stopPid, tailLog } from './procs.ts'
-import { ensureInstalled, Stack, startPipeline, startSimulator, type Log } from './stack.ts'
+import {
+  ensureInstalled,
+  ensureStackCertificates,
+  Stack,
+  startPipeline,
+  startSimulator,
+  type Log,
+} from './stack.ts'
 import { formatStatus, StatusSampler, type MetricsEndpoints } from './status.ts'
 
 const FLEET_OPTIONS = {
@@ -49,6 +66,28 @@ const STACK_COMMAND = {
   options: { ...STACK_OPTIONS, ...FLEET_OPTIONS },
 } as const satisfies CommandSpec<OptionSpecs>
 
+const CERTS_COMMAND = {
+  usage: 'npm run certs --',
+  summary:
+    "Creates or renews the pipeline's certificates with openssl: the CA, every service identity, and one per\n" +
+    'drone. Idempotent: what exists and is good for more than 30 days is kept. --rotate re-issues on purpose.',
+  options: {
+    certsDir: STACK_OPTIONS.certsDir,
+    drones: {
+      type: 'int',
+      description: 'drone certificates drone-0001..drone-N',
+      default: 10,
+      min: 0,
+      max: 100000,
+    },
+    drone: { type: 'string', description: 'also issue a certificate for this drone id (e.g. a real drone)' },
+    rotate: {
+      type: 'string',
+      description: 're-issue this identity now (a name, or "ca" for a new CA and everything it signs)',
+    },
+  },
+} as const satisfies CommandSpec<OptionSpecs>
+
 const log: Log = (message) => console.log(`[runner] ${message}`)
 const ANOMALY_PREFIX = 'Anomaly detected in message from drone_id:'
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -56,18 +95,20 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** The order processes start in; they stop in reverse. */
 const START_ORDER = ['mosquitto', 'kafka', 'gateway', 'anomaly-detector', 'simulator']
 
-function endpoints(config: StackConfig, withSimulator = true): MetricsEndpoints {
+/** The status line reads every /metrics as Prometheus would, with Prometheus's certificate. */
+function statusSampler(config: StackConfig): StatusSampler {
   const { host, ports } = config
-  return {
-    ...(withSimulator ? { simulator: `http://${host}:${ports.simulatorMetrics}/metrics` } : {}),
-    gateway: `http://${host}:${ports.gateway}/metrics`,
-    detector: `http://${host}:${ports.detector}/metrics`,
+  const endpoints: MetricsEndpoints = {
+    simulator: `https://${host}:${ports.simulatorMetrics}/metrics`,
+    gateway: `https://${host}:${ports.gateway}/metrics`,
+    detector: `https://${host}:${ports.detector}/metrics`,
   }
+  return new StatusSampler(endpoints, loadTlsMaterial(tlsFilesFor(config.certsDir, 'prometheus')))
 }
 
 async function start(argv: string[]): Promise<number> {
   const { options } = parseOrExit(START_COMMAND, argv)
-  const config = stackConfigFrom(options)
+  const config = stackConfigFrom(options, options.drones)
   const stack = new Stack(config)
   let stopRequested = false
   const onSignal = () => {
@@ -95,7 +136,7 @@ async function start(argv: string[]): Promise<number> {
       { log },
     )
     log(`running; logs in ${path.relative(process.cwd(), path.join(config.runDir, 'logs'))}/`)
-    const sampler = new StatusSampler(endpoints(config))
+    const sampler = statusSampler(config)
     const detectorLog = new LogFollower(stack.get('anomaly-detector')!.logFile)
     const started = Date.now()
     const live = process.stdout.isTTY
@@ -192,16 +233,14 @@ async function stackStatus(config: StackConfig): Promise<number> {
     console.log(`${name.padEnd(17)} ${state}`)
   }
   if (pids.size > 0)
-    console.log(
-      formatStatus(await new StatusSampler(endpoints(config)).sample(), 0).replace(/^\s*0s \| /, ''),
-    )
+    console.log(formatStatus(await statusSampler(config).sample(), 0).replace(/^\s*0s \| /, ''))
   return allUp ? 0 : 3
 }
 
 async function stackCommand(argv: string[]): Promise<number> {
   const { options, positionals } = parseOrExit(STACK_COMMAND, argv)
   const action = positionals[0]
-  const config = stackConfigFrom(options)
+  const config = stackConfigFrom(options, options.drones)
   const saved = path.join(config.runDir, 'stack.json')
   // down and status act on the ports the stack was started with.
   const running: StackConfig = fs.existsSync(saved) ? JSON.parse(fs.readFileSync(saved, 'utf8')) : config
@@ -241,6 +280,7 @@ function test(argv: string[]): number {
   )
   ensureAptPackages([MOSQUITTO, MOSQUITTO_CLIENTS, DOCKER_COMPOSE], log)
   ensureInstalled(config, log)
+  ensureStackCertificates(config, log)
   const files = testFiles()
   const result = spawnSync(
     process.execPath,
@@ -248,6 +288,26 @@ function test(argv: string[]): number {
     { cwd: REPO_ROOT, stdio: 'inherit' },
   )
   return result.status ?? 1
+}
+
+function certs(argv: string[]): void {
+  const { options } = parseOrExit(CERTS_COMMAND, argv)
+  ensureAptPackages([OPENSSL], log)
+  const drones = fleetDroneIds(options.drones)
+  if (options.drone !== undefined) {
+    if (!isValidDroneId(options.drone))
+      throw new ConfigError(`--drone: "${options.drone}" is not 1-64 of [A-Za-z0-9_-]`)
+    drones.push(options.drone)
+  }
+  const certsDir = path.resolve(REPO_ROOT, options.certsDir)
+  const { issued } = ensureCertificates(certsDir, drones, new Date(), options.rotate ? [options.rotate] : [])
+  log(
+    issued.length
+      ? `issued in ${certsDir}: ${issued.join(', ')}`
+      : `all certificates in ${certsDir} are current`,
+  )
+  if (issued.length)
+    log('running services read their certificates at start-up: restart them to use the new ones')
 }
 
 const [command, ...rest] = process.argv.slice(2)
@@ -262,10 +322,13 @@ try {
     case 'test':
       process.exitCode = test(rest)
       break
+    case 'certs':
+      certs(rest)
+      break
     default:
       process.stdout.write(
-        'Usage: node runner/src/cli.ts start|stack|test [options]\n\n' +
-          [formatHelp(START_COMMAND), formatHelp(STACK_COMMAND)].join('\n'),
+        'Usage: node runner/src/cli.ts start|stack|certs|test [options]\n\n' +
+          [formatHelp(START_COMMAND), formatHelp(STACK_COMMAND), formatHelp(CERTS_COMMAND)].join('\n'),
       )
       process.exitCode = command === undefined || command === '--help' ? 0 : 2
   }

@@ -17,6 +17,10 @@ export interface StackConfig {
   runDir: string
   /** Downloads shared by every run directory (the Kafka jars). */
   cacheDir: string
+  /** The CA and every identity's certificate and key (runner/src/certs.ts). */
+  certsDir: string
+  /** Drones that get a certificate: drone-0001 .. drone-N. */
+  drones: number
   host: string
   ports: StackPorts
   /** Partitions of telemetry-validated: the most detectors that can share the load. */
@@ -24,7 +28,7 @@ export interface StackConfig {
 }
 
 export const DEFAULT_PORTS: StackPorts = {
-  mqtt: 1883,
+  mqtt: 8883,
   kafka: 9092,
   controller: 9093,
   gateway: 8080,
@@ -77,6 +81,18 @@ export const STACK_OPTIONS = {
     min: 1,
     max: 65535,
   },
+  certsDir: {
+    type: 'string',
+    description: 'certificates and keys (created on first use)',
+    default: 'certs',
+    env: 'PIPELINE_CERTS_DIR',
+  },
+  simulatorMetricsPort: {
+    type: 'int',
+    description: `simulator metrics port (default ${DEFAULT_PORTS.simulatorMetrics})`,
+    min: 1,
+    max: 65535,
+  },
   partitions: {
     type: 'int',
     description: 'partitions of telemetry-validated',
@@ -86,7 +102,7 @@ export const STACK_OPTIONS = {
   },
 } as const satisfies OptionSpecs
 
-export function stackConfigFrom(options: OptionValues<typeof STACK_OPTIONS>): StackConfig {
+export function stackConfigFrom(options: OptionValues<typeof STACK_OPTIONS>, drones = 10): StackConfig {
   const offset = options.portOffset
   const ports: StackPorts = {
     mqtt: options.mqttPort ?? DEFAULT_PORTS.mqtt + offset,
@@ -94,7 +110,7 @@ export function stackConfigFrom(options: OptionValues<typeof STACK_OPTIONS>): St
     controller: options.controllerPort ?? DEFAULT_PORTS.controller + offset,
     gateway: options.gatewayPort ?? DEFAULT_PORTS.gateway + offset,
     detector: options.detectorPort ?? DEFAULT_PORTS.detector + offset,
-    simulatorMetrics: DEFAULT_PORTS.simulatorMetrics + offset,
+    simulatorMetrics: options.simulatorMetricsPort ?? DEFAULT_PORTS.simulatorMetrics + offset,
   }
   const seen = new Map<number, string>()
   for (const [name, port] of Object.entries(ports)) {
@@ -107,6 +123,8 @@ export function stackConfigFrom(options: OptionValues<typeof STACK_OPTIONS>): St
   return {
     runDir,
     cacheDir: path.join(REPO_ROOT, '.run', 'cache'),
+    certsDir: path.resolve(REPO_ROOT, options.certsDir),
+    drones,
     host: '127.0.0.1',
     ports,
     partitions: options.partitions,
@@ -118,5 +136,5 @@ export function kafkaBootstrap(config: StackConfig): string {
 }
 
 export function mqttUrl(config: StackConfig): string {
-  return `mqtt://${config.host}:${config.ports.mqtt}`
+  return `mqtts://${config.host}:${config.ports.mqtt}`
 }

@@ -18,6 +18,7 @@ export interface AptRequirement {
   binary: string
 }
 
+export const OPENSSL: AptRequirement = { pkg: 'openssl', binary: '/usr/bin/openssl' }
 export const MOSQUITTO: AptRequirement = { pkg: 'mosquitto', binary: '/usr/sbin/mosquitto' }
 export const MOSQUITTO_CLIENTS: AptRequirement = {
   pkg: 'mosquitto-clients',

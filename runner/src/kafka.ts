@@ -6,11 +6,22 @@ import { randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import fs from 'node:fs'
 import path from 'node:path'
-import { Admin } from '@platformatic/kafka'
+import {
+  AclOperations,
+  AclPermissionTypes,
+  Admin,
+  ResourcePatternTypes,
+  ResourceTypes,
+  type AclOperationValue,
+  type ResourceTypeValue,
+} from '@platformatic/kafka'
+import { kafkaConnection } from '@drone-pipeline/shared/kafka.ts'
+import { loadTlsMaterial, tlsFilesFor } from '@drone-pipeline/shared/tls.ts'
 import { DEPLOY_DIR } from '@drone-pipeline/shared/paths.ts'
-import { KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
+import { DETECTOR_GROUP_ID, KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
+import { kafkaKeystorePath } from './certs.ts'
 import { kafkaBootstrap, type StackConfig } from './config.ts'
-import { startProcess, waitForPort, waitUntil, type ManagedProcess } from './procs.ts'
+import { startProcess, stopProcess, waitForPort, waitUntil, type ManagedProcess } from './procs.ts'
 
 const SERVER_PROPERTIES = path.join(DEPLOY_DIR, 'kafka', 'server.properties')
 const LOG4J = path.join(DEPLOY_DIR, 'kafka', 'log4j2.properties')
@@ -20,8 +31,10 @@ export function kafkaOverrides(config: StackConfig, dataDir: string): string[] {
   const { kafka, controller } = config.ports
   const settings = {
     'controller.quorum.voters': `1@${host}:${controller}`,
-    listeners: `PLAINTEXT://${host}:${kafka},CONTROLLER://${host}:${controller}`,
-    'advertised.listeners': `PLAINTEXT://${host}:${kafka}`,
+    listeners: `SSL://${host}:${kafka},CONTROLLER://${host}:${controller}`,
+    'advertised.listeners': `SSL://${host}:${kafka}`,
+    'ssl.keystore.location': kafkaKeystorePath(config.certsDir),
+    'ssl.truststore.location': path.join(config.certsDir, 'ca.crt'),
     'log.dirs': dataDir,
     'num.partitions': String(config.partitions),
   }
@@ -77,23 +90,82 @@ export async function startKafka(
     runDir: config.runDir,
     background: options.background,
   })
-  await waitForPort(proc, config.host, config.ports.kafka, 60_000)
-  await waitUntil(proc, 'answering metadata requests', () => listTopics(config).then(() => true), 60_000)
+  try {
+    await waitForPort(proc, config.host, config.ports.kafka, 60_000)
+    await waitUntil(proc, 'answering metadata requests', () => listTopics(config).then(() => true), 60_000)
+  } catch (err) {
+    await stopProcess(config.runDir, proc)
+    throw err
+  }
   return proc
 }
 
+/** An admin client with the admin identity: the only super user among the clients. */
 function admin(config: StackConfig): Admin {
-  return new Admin({
-    clientId: 'pipeline-runner',
-    bootstrapBrokers: [kafkaBootstrap(config)],
-    timeout: 5_000,
-  })
+  const tls = loadTlsMaterial(tlsFilesFor(config.certsDir, 'admin'))
+  return new Admin({ ...kafkaConnection('pipeline-runner', [kafkaBootstrap(config)], tls), timeout: 5_000 })
 }
 
 async function listTopics(config: StackConfig): Promise<string[]> {
   const client = admin(config)
   try {
     return await client.listTopics()
+  } finally {
+    await client.close()
+  }
+}
+
+const { TOPIC, GROUP } = ResourceTypes
+const { READ, WRITE, DESCRIBE } = AclOperations
+
+interface ServiceAcl {
+  principal: string
+  resourceType: ResourceTypeValue
+  name: string
+  operation: AclOperationValue
+}
+
+/**
+ * What each service identity may do in Kafka, and nothing more: the gateway writes the validated
+ * and dead-letter topics; the detector reads the validated topic in its group and writes anomalies.
+ */
+export const SERVICE_ACLS: ServiceAcl[] = [
+  { principal: 'User:gateway', resourceType: TOPIC, name: KAFKA_TOPICS.validated, operation: WRITE },
+  { principal: 'User:gateway', resourceType: TOPIC, name: KAFKA_TOPICS.validated, operation: DESCRIBE },
+  { principal: 'User:gateway', resourceType: TOPIC, name: KAFKA_TOPICS.dlq, operation: WRITE },
+  { principal: 'User:gateway', resourceType: TOPIC, name: KAFKA_TOPICS.dlq, operation: DESCRIBE },
+  { principal: 'User:anomaly-detector', resourceType: TOPIC, name: KAFKA_TOPICS.validated, operation: READ },
+  {
+    principal: 'User:anomaly-detector',
+    resourceType: TOPIC,
+    name: KAFKA_TOPICS.validated,
+    operation: DESCRIBE,
+  },
+  { principal: 'User:anomaly-detector', resourceType: GROUP, name: DETECTOR_GROUP_ID, operation: READ },
+  { principal: 'User:anomaly-detector', resourceType: TOPIC, name: KAFKA_TOPICS.anomalies, operation: WRITE },
+  {
+    principal: 'User:anomaly-detector',
+    resourceType: TOPIC,
+    name: KAFKA_TOPICS.anomalies,
+    operation: DESCRIBE,
+  },
+]
+
+/** Sets the service ACLs (creating an ACL that exists is a no-op in Kafka). */
+export async function createAcls(config: StackConfig): Promise<void> {
+  const client = admin(config)
+  try {
+    await client.createAcls({
+      creations: SERVICE_ACLS.map((acl) => ({
+        resourceType: acl.resourceType,
+        resourceName: acl.name,
+        resourcePatternType: ResourcePatternTypes.LITERAL,
+        principal: acl.principal,
+        host: '*',
+        operation: acl.operation,
+        permissionType: AclPermissionTypes.ALLOW,
+      })),
+    })
   } finally {
     await client.close()
   }

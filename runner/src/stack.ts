@@ -7,9 +7,12 @@ import { createHash } from 'node:crypto'
 import fs from 'node:fs'
 import path from 'node:path'
 import { REPO_ROOT } from '@drone-pipeline/shared/paths.ts'
+import { httpsRequest, tlsFilesFor } from '@drone-pipeline/shared/tls.ts'
+import { fleetDroneIds } from '@drone-pipeline/shared/topics.ts'
 import { kafkaBootstrap, mqttUrl, type StackConfig } from './config.ts'
-import { ensureAptPackages, ensureKafkaJars, MOSQUITTO } from './install.ts'
-import { createTopics, startKafka } from './kafka.ts'
+import { ensureAptPackages, ensureKafkaJars, MOSQUITTO, OPENSSL } from './install.ts'
+import { createAcls, createTopics, startKafka } from './kafka.ts'
+import { ensureCertificates } from './certs.ts'
 import { startMosquitto } from './mosquitto.ts'
 import { startProcess, stopProcess, waitUntil, type ManagedProcess } from './procs.ts'
 
@@ -46,20 +49,31 @@ export class Stack {
 }
 
 /** Everything the native run needs that can be missing on a fresh machine; returns Kafka's lib dir. */
+/** Every identity's certificate: the services and drone-0001..drone-N. */
+export function ensureStackCertificates(config: StackConfig, log: Log): void {
+  const { issued } = ensureCertificates(config.certsDir, fleetDroneIds(config.drones))
+  if (issued.length > 0) {
+    const shown = issued.length > 12 ? [...issued.slice(0, 12), `... ${issued.length - 12} more`] : issued
+    log(`issued certificates in ${config.certsDir}: ${shown.join(', ')}`)
+  }
+}
+
 export function ensureInstalled(config: StackConfig, log: Log): string {
-  ensureAptPackages([MOSQUITTO], log)
+  ensureAptPackages([MOSQUITTO, OPENSSL], log)
   return ensureKafkaJars(config.cacheDir, log)
 }
 
 export async function startInfra(stack: Stack, options: StartOptions): Promise<void> {
   const { config } = stack
   const libDir = ensureInstalled(config, options.log)
+  ensureStackCertificates(config, options.log)
   fs.mkdirSync(config.runDir, { recursive: true })
   options.log(`starting Mosquitto on ${config.host}:${config.ports.mqtt}`)
   stack.add(await startMosquitto(config, options))
   options.log(`starting Kafka on ${config.host}:${config.ports.kafka} (KRaft)`)
   stack.add(await startKafka(config, libDir, options))
   await createTopics(config)
+  await createAcls(config)
 }
 
 /** A TypeScript entry point of this repository as a child process. */
@@ -84,9 +98,17 @@ export function startNodeService(
   )
 }
 
-async function httpOk(url: string): Promise<boolean> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(1_000) })
-  return res.ok
+/** The TLS files of a service identity, as the environment variables every service reads. */
+function tlsEnv(config: StackConfig, identity: string): NodeJS.ProcessEnv {
+  const files = tlsFilesFor(config.certsDir, identity)
+  return { TLS_CA: files.ca, TLS_CERT: files.cert, TLS_KEY: files.key }
+}
+
+/** A readiness probe over HTTPS, trusting only the pipeline's CA (no client certificate needed). */
+async function ready(config: StackConfig, port: number): Promise<boolean> {
+  const ca = fs.readFileSync(path.join(config.certsDir, 'ca.crt'))
+  const res = await httpsRequest(`https://${config.host}:${port}/readyz`, { ca })
+  return res.status === 200
 }
 
 export async function startGateway(stack: Stack, options: StartOptions): Promise<ManagedProcess> {
@@ -103,10 +125,11 @@ export async function startGateway(stack: Stack, options: StartOptions): Promise
       GATEWAY_HOST: config.host,
       GATEWAY_PORT: String(config.ports.gateway),
       GATEWAY_CLIENT_ID: `gateway-${config.ports.gateway}`,
+      ...tlsEnv(config, 'gateway'),
     },
     options,
   )
-  await waitUntil(proc, 'ready', () => httpOk(`http://${config.host}:${config.ports.gateway}/readyz`), 60_000)
+  await waitUntil(proc, 'ready', () => ready(config, config.ports.gateway), 60_000)
   return proc
 }
 
@@ -183,16 +206,12 @@ export async function startDetector(
       DETECTOR_HOST: config.host,
       DETECTOR_PORT: String(config.ports.detector),
       DETECTOR_MODEL: options.model,
+      ...tlsEnv(config, 'anomaly-detector'),
       ...(options.predictionsOut ? { DETECTOR_PREDICTIONS_OUT: options.predictionsOut } : {}),
     },
     options,
   )
-  await waitUntil(
-    proc,
-    'ready',
-    () => httpOk(`http://${config.host}:${config.ports.detector}/readyz`),
-    60_000,
-  )
+  await waitUntil(proc, 'ready', () => ready(config, config.ports.detector), 60_000)
   return proc
 }
 
@@ -240,7 +259,11 @@ export function startSimulator(stack: Stack, fleet: FleetOptions, options: Start
     'simulator',
     'simulator/src/main.ts',
     args,
-    { MQTT_URL: mqttUrl(config), SIM_METRICS_PORT: String(config.ports.simulatorMetrics) },
+    {
+      MQTT_URL: mqttUrl(config),
+      PIPELINE_CERTS_DIR: config.certsDir,
+      SIM_METRICS_PORT: String(config.ports.simulatorMetrics),
+    },
     options,
   )
 }

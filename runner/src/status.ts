@@ -1,4 +1,5 @@
 /** The live status line of `npm start`: figures scraped from each service's /metrics. */
+import { httpsRequest, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
 import {
   bucketDelta,
   histogramBuckets,
@@ -29,10 +30,11 @@ export interface PipelineFigures {
 export const LATENCY_METRIC = 'detector_end_to_end_latency_seconds'
 const WINDOW = 10
 
-async function scrape(url: string): Promise<Sample[] | undefined> {
+/** Scrapes as Prometheus does: over HTTPS, with Prometheus's client certificate. */
+async function scrape(url: string, tls: TlsMaterial): Promise<Sample[] | undefined> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(900) })
-    return res.ok ? parsePrometheusText(await res.text()) : undefined
+    const res = await httpsRequest(url, { ca: tls.ca, client: tls, timeoutMs: 900 })
+    return res.status === 200 ? parsePrometheusText(res.body) : undefined
   } catch {
     return undefined
   }
@@ -46,11 +48,14 @@ export class StatusSampler {
   private readonly history: Map<number, number>[] = []
   private last: Record<string, Sample[]> = {}
 
-  constructor(private readonly endpoints: MetricsEndpoints) {}
+  constructor(
+    private readonly endpoints: MetricsEndpoints,
+    private readonly tls: TlsMaterial,
+  ) {}
 
   async sample(options: { sinceStart?: boolean } = {}): Promise<PipelineFigures> {
     const names = Object.keys(this.endpoints) as Array<keyof MetricsEndpoints>
-    const scraped = await Promise.all(names.map((n) => scrape(this.endpoints[n]!)))
+    const scraped = await Promise.all(names.map((n) => scrape(this.endpoints[n]!, this.tls)))
     const down: string[] = []
     names.forEach((name, i) => {
       if (scraped[i]) this.last[name] = scraped[i]

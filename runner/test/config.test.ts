@@ -15,9 +15,11 @@ describe('stackConfigFrom', () => {
     assert.deepEqual(config, {
       runDir: path.join(REPO_ROOT, '.run', 'default'),
       cacheDir: path.join(REPO_ROOT, '.run', 'cache'),
+      certsDir: path.join(REPO_ROOT, 'certs'),
+      drones: 10,
       host: '127.0.0.1',
       ports: {
-        mqtt: 1883,
+        mqtt: 8883,
         kafka: 9092,
         controller: 9093,
         gateway: 8080,
@@ -27,12 +29,12 @@ describe('stackConfigFrom', () => {
       partitions: 6,
     })
     assert.equal(kafkaBootstrap(config), '127.0.0.1:9092')
-    assert.equal(mqttUrl(config), 'mqtt://127.0.0.1:1883')
+    assert.equal(mqttUrl(config), 'mqtts://127.0.0.1:8883')
   })
 
   it('adds the port offset to every default port (flag or environment)', () => {
     const expected = {
-      mqtt: 1983,
+      mqtt: 8983,
       kafka: 9192,
       controller: 9193,
       gateway: 8180,
@@ -67,10 +69,11 @@ describe('stackConfigFrom', () => {
 
   it('refuses an offset that pushes a port past 65535', () => {
     const options = { ...parseCommand(SPEC, [], {}).options, portOffset: 57000 }
+    // 8883 + 57000 is the first past the limit.
     assert.throws(
       () => stackConfigFrom(options),
       (err: unknown) =>
-        err instanceof ConfigError && err.message === '--port-offset 57000 puts the kafka port past 65535',
+        err instanceof ConfigError && err.message === '--port-offset 57000 puts the mqtt port past 65535',
     )
   })
 

@@ -33,3 +33,8 @@ export function droneIdFromTopic(topic: string): string | undefined {
 export function droneIdFor(index: number): string {
   return `drone-${String(index + 1).padStart(4, '0')}`
 }
+
+/** The ids of a fleet of `count` drones: drone-0001 .. */
+export function fleetDroneIds(count: number): string[] {
+  return Array.from({ length: count }, (_, index) => droneIdFor(index))
+}

@@ -5,7 +5,7 @@
  */
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
 import { createRandom } from '@drone-pipeline/shared/random.ts'
-import { droneIdFor } from '@drone-pipeline/shared/topics.ts'
+import { fleetDroneIds } from '@drone-pipeline/shared/topics.ts'
 import { createFlight, createSensors, offsetGeoPoint, type GeoPoint } from './flight.ts'
 
 /** The fleet's operating area: the PX4/Gazebo default home near Zurich, so tools show familiar maps. */
@@ -34,10 +34,6 @@ export interface Fleet {
 }
 
 /** The ids of a fleet of `count` drones: drone-0001, drone-0002, ... */
-export function fleetDroneIds(count: number): string[] {
-  return Array.from({ length: count }, (_, index) => droneIdFor(index))
-}
-
 export function createFleet(options: FleetOptions): Fleet {
   const period = 1 / options.rateHz
   const random = createRandom(options.seed)

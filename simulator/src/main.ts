@@ -11,9 +11,12 @@ import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:time
 import { ConfigError, exitOnConfigError, parseOrExit, type OptionValues } from '@drone-pipeline/shared/cli.ts'
 import { DatasetError, readDataset, stripLabels, toDatasetLine } from '@drone-pipeline/shared/dataset.ts'
 import { createLogger } from '@drone-pipeline/shared/log.ts'
-import { createRegistry, serveMetrics } from '@drone-pipeline/shared/metrics.ts'
-import { isValidDroneId } from '@drone-pipeline/shared/topics.ts'
-import { createFleet, fleetDroneIds } from './fleet.ts'
+import { createRegistry } from '@drone-pipeline/shared/metrics.ts'
+import { createServiceHttp } from '@drone-pipeline/shared/service-http.ts'
+import { loadTlsMaterial, requireMqttsUrl, tlsFilesFor } from '@drone-pipeline/shared/tls.ts'
+import type { Registry } from 'prom-client'
+import { fleetDroneIds, isValidDroneId } from '@drone-pipeline/shared/topics.ts'
+import { createFleet } from './fleet.ts'
 import {
   COMMANDS,
   expectPositionals,
@@ -39,7 +42,14 @@ const GENERATE_CHUNK_CHARS = 1 << 16
 
 type SessionOptions = Pick<
   OptionValues<typeof runSpec.options>,
-  'mqttUrl' | 'connectTimeout' | 'drainTimeout' | 'metricsPort' | 'metricsHost' | 'summaryJson' | 'quiet'
+  | 'mqttUrl'
+  | 'certsDir'
+  | 'connectTimeout'
+  | 'drainTimeout'
+  | 'metricsPort'
+  | 'metricsHost'
+  | 'summaryJson'
+  | 'quiet'
 >
 
 /** The figures `--summary-json` writes; the key names are a stable interface for scripts and benchmarks. */
@@ -114,11 +124,13 @@ async function publishSession(
   rateHz: number | null,
   produce: (publisher: FleetPublisher, stop: AbortSignal) => Promise<void>,
 ): Promise<number> {
+  requireMqttsUrl(options.mqttUrl, '--mqtt-url (MQTT_URL)')
   const registry = options.metricsPort > 0 ? createRegistry('simulator') : undefined
-  const server = registry ? await serveMetrics(registry, options.metricsPort, options.metricsHost) : undefined
+  const server = registry ? await serveMetricsOverTls(registry, options) : undefined
   try {
     const publisher = await connectFleet({
       url: options.mqttUrl,
+      certsDir: options.certsDir,
       droneIds,
       connectTimeoutMs: options.connectTimeout * 1000,
       logger,
@@ -157,8 +169,16 @@ async function publishSession(
     if (options.summaryJson) fs.writeFileSync(options.summaryJson, JSON.stringify(summary, null, 2) + '\n')
     return acked === published ? 0 : 1
   } finally {
-    server?.close()
+    await server?.close()
   }
+}
+
+/** /metrics over HTTPS with the simulator's own certificate; only Prometheus's may read it. */
+async function serveMetricsOverTls(registry: Registry, options: SessionOptions) {
+  const tls = loadTlsMaterial(tlsFilesFor(options.certsDir, 'simulator'))
+  const server = await createServiceHttp({ logger, tls, registry, notReadyReason: () => undefined })
+  await server.listen({ host: options.metricsHost, port: options.metricsPort })
+  return server
 }
 
 async function run(args: string[]): Promise<number> {

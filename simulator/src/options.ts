@@ -2,6 +2,7 @@
  * The simulator's commands and their options, parsed once at start-up (shared/cli.ts). Kept apart from
  * main.ts so tests can parse argument lists without starting anything.
  */
+import { DEFAULT_CERTS_DIR } from '@drone-pipeline/shared/tls.ts'
 import { ConfigError, type CommandSpec, type OptionSpecs } from '@drone-pipeline/shared/cli.ts'
 
 const USAGE = 'npm run simulator --'
@@ -34,9 +35,16 @@ const fleetOptions = {
 const publishingOptions = {
   mqttUrl: {
     type: 'string',
-    default: 'mqtt://127.0.0.1:1883',
+    default: 'mqtts://127.0.0.1:8883',
     env: 'MQTT_URL',
-    description: 'MQTT broker URL',
+    description: 'MQTT broker URL; TLS only (mqtts://)',
+  },
+  certsDir: {
+    type: 'string',
+    default: DEFAULT_CERTS_DIR,
+    env: 'PIPELINE_CERTS_DIR',
+    description:
+      "certificates: ca.crt, each drone's drones/<id>.crt and .key, and simulator.crt/.key for the metrics endpoint",
   },
   connectTimeout: {
     type: 'number',
@@ -62,7 +70,7 @@ const publishingOptions = {
     type: 'string',
     default: '127.0.0.1',
     env: 'SIM_METRICS_HOST',
-    description: 'address the metrics endpoint listens on',
+    description: 'address the HTTPS metrics endpoint listens on',
   },
   summaryJson: { type: 'string', description: 'also write the final summary as JSON to this file' },
   quiet: { type: 'boolean', description: 'no periodic progress lines' },

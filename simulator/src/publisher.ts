@@ -3,6 +3,7 @@
  * its client identity), QoS 1 publishes that never wait for one another, and the accounting of sent,
  * acknowledged and failed messages behind the summary and the metrics.
  */
+import { loadTlsMaterial, tlsFilesFor, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { connect, ErrorWithReasonCode, type MqttClient } from 'mqtt'
 import { Counter, Gauge, type Registry } from 'prom-client'
@@ -38,7 +39,10 @@ export interface FleetPublisher {
 }
 
 export interface PublisherOptions {
+  /** mqtts:// */
   url: string
+  /** Each drone connects with certs/drones/<drone_id>.crt and .key. */
+  certsDir: string
   droneIds: readonly string[]
   connectTimeoutMs: number
   logger: Logger
@@ -51,10 +55,13 @@ function nowMicros(): number {
   return Math.round((performance.timeOrigin + performance.now()) * 1000)
 }
 
-function createClient(url: string, droneId: string, connectTimeoutMs: number): MqttClient {
+function createClient(url: string, droneId: string, tls: TlsMaterial, connectTimeoutMs: number): MqttClient {
   return connect(url, {
     protocolVersion: 5,
     clientId: droneId,
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
     // A clean start: the simulator only publishes, so a broker-side session would hold nothing of
     // value, yet cost broker memory per drone. Unacknowledged QoS 1 messages survive reconnects anyway:
     // MQTT.js keeps them in its outgoing store and re-sends them after every reconnect.
@@ -96,8 +103,12 @@ function firstConnect(client: MqttClient, url: string, droneId: string, timeoutM
 /** Connects every drone; if any cannot connect in time, closes them all and throws a ConnectionError. */
 export async function connectFleet(options: PublisherOptions): Promise<FleetPublisher> {
   const { logger } = options
+  // Every certificate is checked before the first connection, so a missing one is named at once.
+  const identities = options.droneIds.map(
+    (id) => [id, loadTlsMaterial(tlsFilesFor(options.certsDir, id, true))] as const,
+  )
   const clients = new Map(
-    options.droneIds.map((id) => [id, createClient(options.url, id, options.connectTimeoutMs)]),
+    identities.map(([id, tls]) => [id, createClient(options.url, id, tls, options.connectTimeoutMs)]),
   )
   for (const [droneId, client] of clients) {
     // Retries raise an error every second per drone while the broker is away; the outage itself is

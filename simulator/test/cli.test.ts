@@ -26,7 +26,7 @@ describe('command options', () => {
     assert.equal(options.drones, 10)
     assert.equal(options.rate, 10)
     assert.equal(options.seed, 42)
-    assert.equal(options.mqttUrl, 'mqtt://127.0.0.1:1883')
+    assert.equal(options.mqttUrl, 'mqtts://127.0.0.1:8883')
     assert.equal(options.metricsPort, 0)
     assert.equal(options.connectTimeout, 10)
     assert.equal(options.duration, undefined)
@@ -167,6 +167,12 @@ describe('simulator command line', () => {
     }
   })
 
+  it('refuses a plaintext broker URL: MQTT is TLS only', async () => {
+    const outcome = await simulator(['run', '--drones', '1', '--mqtt-url', 'mqtt://127.0.0.1:1883'])
+    assert.equal(outcome.code, 2)
+    assert.match(outcome.stderr, /--mqtt-url \(MQTT_URL\) must be an mqtts:\/\/ URL/)
+  })
+
   it('gives up on an unreachable broker after the connect timeout, exit code 1, no stack trace', async () => {
     const port = await closedPort()
     const started = Date.now()
@@ -175,12 +181,12 @@ describe('simulator command line', () => {
       '--drones',
       '2',
       '--mqtt-url',
-      `mqtt://127.0.0.1:${port}`,
+      `mqtts://127.0.0.1:${port}`,
       '--connect-timeout',
       '1',
     ])
     assert.equal(outcome.code, 1)
-    assert.match(outcome.stdout, new RegExp(`cannot connect to mqtt://127.0.0.1:${port} within 1 s`))
+    assert.match(outcome.stdout, new RegExp(`cannot connect to mqtts://127.0.0.1:${port} within 1 s`))
     assert.doesNotMatch(outcome.stdout + outcome.stderr, /\n\s+at /)
     assert.ok(Date.now() - started < 20_000, 'bounded wait')
   })

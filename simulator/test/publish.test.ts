@@ -17,7 +17,8 @@ import { defaultOptions } from '@drone-pipeline/shared/cli.ts'
 import { mqttUrl, stackConfigFrom, STACK_OPTIONS } from '../../runner/src/config.ts'
 import { startMosquitto } from '../../runner/src/mosquitto.ts'
 import { freePort } from '../../runner/src/procs.ts'
-import { Stack } from '../../runner/src/stack.ts'
+import { ensureStackCertificates, Stack } from '../../runner/src/stack.ts'
+import { loadTlsMaterial, tlsFilesFor } from '@drone-pipeline/shared/tls.ts'
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
@@ -46,10 +47,19 @@ describe('publishing to Mosquitto', () => {
       runDir: dir,
       mqttPort: await freePort(),
     })
+    ensureStackCertificates(config, () => {})
     stack = new Stack(config)
     stack.add(await startMosquitto(config))
     url = mqttUrl(config)
-    subscriber = await connectAsync(url, { protocolVersion: 5, clientId: 'simulator-test-subscriber' })
+    // The operator's identity may watch every drone's telemetry (deploy/mosquitto/acl).
+    const admin = loadTlsMaterial(tlsFilesFor(config.certsDir, 'admin'))
+    subscriber = await connectAsync(url, {
+      protocolVersion: 5,
+      clientId: 'simulator-test-subscriber',
+      ca: admin.ca,
+      cert: admin.cert,
+      key: admin.key,
+    })
     subscriber.on('message', (topic, payload) =>
       received.push({ topic, record: JSON.parse(payload.toString()) }),
     )

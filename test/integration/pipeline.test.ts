@@ -1,47 +1,43 @@
 /**
- * End to end on the real brokers: a fleet publishes a known set of records plus malformed
+ * End to end on the real brokers, over mutual TLS on every hop: a fleet publishes a known set of records plus malformed
  * payloads; every valid record reaches Kafka exactly as published and is scored by the detector,
  * every malformed one is in the DLQ with its reason, and stopping the stack leaves no process.
  */
 import assert from 'node:assert/strict'
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { after, before, test } from 'node:test'
 import mqtt from 'mqtt'
-import { Consumer, type Message } from '@platformatic/kafka'
 import { TelemetryCodec } from '@drone-pipeline/shared/codec.ts'
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
+import { httpsRequest } from '@drone-pipeline/shared/tls.ts'
 import { KAFKA_TOPICS, telemetryTopic } from '@drone-pipeline/shared/topics.ts'
-import { sampleRecord } from '../../gateway/test/fixtures.ts'
-import { kafkaBootstrap, mqttUrl, type StackConfig } from '../../runner/src/config.ts'
-import { freePort, isAlive } from '../../runner/src/procs.ts'
+import { mqttUrl, type StackConfig } from '../../runner/src/config.ts'
+import { isAlive } from '../../runner/src/procs.ts'
 import { Stack, startPipeline, startSimulator } from '../../runner/src/stack.ts'
+import {
+  header,
+  identity as identityOf,
+  log,
+  readLines,
+  readTopic,
+  recordNow,
+  testStackConfig,
+  waitFor,
+} from './helpers.ts'
 
 const DRONES = 4
 const PER_DRONE = 25
-const log = (m: string) => console.error(`# ${m}`)
 
 let config: StackConfig
 let stack: Stack
 let runDir: string
+const identity = (name: string, isDrone = false) => identityOf(config, name, isDrone)
+const validRecord = recordNow
 
 before(async () => {
-  runDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipeline-e2e-'))
-  config = {
-    runDir,
-    cacheDir: path.resolve('.run', 'cache'),
-    host: '127.0.0.1',
-    ports: {
-      mqtt: await freePort(),
-      kafka: await freePort(),
-      controller: await freePort(),
-      gateway: await freePort(),
-      detector: await freePort(),
-      simulatorMetrics: await freePort(),
-    },
-    partitions: 3,
-  }
+  config = await testStackConfig('e2e')
+  runDir = config.runDir
   stack = new Stack(config)
   await startPipeline(stack, { log, predictionsOut: path.join(runDir, 'predictions.jsonl') })
 })
@@ -50,54 +46,6 @@ after(async () => {
   await stack?.stop(log)
   fs.rmSync(runDir, { recursive: true, force: true })
 })
-
-function readLines<T>(file: string): T[] {
-  if (!fs.existsSync(file)) return []
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as T)
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 250))
-  }
-}
-
-/** Reads a topic from the beginning until `enough` says the messages suffice. */
-async function readTopic(topic: string, enough: (messages: Message[]) => boolean): Promise<Message[]> {
-  const consumer = new Consumer({
-    clientId: 'e2e-reader',
-    groupId: `e2e-${topic}-${Date.now()}`,
-    bootstrapBrokers: [kafkaBootstrap(config)],
-    autocommit: false,
-    maxWaitTime: 100,
-  })
-  const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
-  const messages: Message[] = []
-  const timer = setTimeout(() => void stream.close(), 30_000)
-  try {
-    for await (const message of stream) {
-      messages.push(message)
-      if (enough(messages)) break
-    }
-  } finally {
-    clearTimeout(timer)
-    await stream.close().catch(() => {})
-    await consumer.close().catch(() => {})
-  }
-  return messages
-}
 
 test('every valid record is delivered as published and scored; every malformed one is dead-lettered', async () => {
   const published = path.join(runDir, 'published.jsonl')
@@ -108,32 +56,30 @@ test('every valid record is delivered as published and scored; every malformed o
   )
   assert.equal(await simulator.exited, 0, 'simulator exits cleanly')
 
-  const malformed: Array<{ topic: string; payload: string; reason: string }> = [
-    { topic: telemetryTopic('drone-0001'), payload: '{"drone_id": "drone-0001", ', reason: 'invalid_json' },
+  // Each malformed payload is published by a drone on its own topic, as the broker's ACL requires.
+  const malformed: Array<{ drone: string; payload: string; reason: string }> = [
+    { drone: 'drone-0001', payload: '{"drone_id": "drone-0001", ', reason: 'invalid_json' },
+    { drone: 'drone-0001', payload: '{"drone_id": "drone-0001", "seq": 1}', reason: 'schema_violation' },
     {
-      topic: telemetryTopic('drone-0001'),
-      payload: '{"drone_id": "drone-0001", "seq": 1}',
-      reason: 'schema_violation',
-    },
-    {
-      topic: telemetryTopic('drone-0002'),
+      drone: 'drone-0002',
       payload: JSON.stringify(validRecord('drone-0002', { latitude: 123 })),
       reason: 'out_of_range',
     },
-    {
-      topic: telemetryTopic('drone-0003'),
-      payload: JSON.stringify(validRecord('drone-0004')),
-      reason: 'identity_mismatch',
-    },
-    {
-      topic: 'drones/not.a.drone.id/telemetry',
-      payload: JSON.stringify(validRecord('drone-0001')),
-      reason: 'invalid_topic',
-    },
+    // A drone speaking for another one.
+    { drone: 'drone-0003', payload: JSON.stringify(validRecord('drone-0004')), reason: 'identity_mismatch' },
   ]
-  const client = await mqtt.connectAsync(mqttUrl(config), { protocolVersion: 5, clientId: 'e2e-malformed' })
-  for (const m of malformed) await client.publishAsync(m.topic, m.payload, { qos: 1 })
-  await client.endAsync()
+  for (const m of malformed) {
+    const tls = identity(m.drone, true)
+    const client = await mqtt.connectAsync(mqttUrl(config), {
+      protocolVersion: 5,
+      clientId: `e2e-${m.drone}-malformed`,
+      ca: tls.ca,
+      cert: tls.cert,
+      key: tls.key,
+    })
+    await client.publishAsync(telemetryTopic(m.drone), m.payload, { qos: 1 })
+    await client.endAsync()
+  }
 
   const sent = readLines<DroneTelemetry & { label: number; fault: null }>(published)
   assert.equal(sent.length, DRONES * PER_DRONE, 'the simulator published the planned records')
@@ -153,7 +99,7 @@ test('every valid record is delivered as published and scored; every malformed o
 
   // Kafka holds each record exactly as it was published.
   const codec = new TelemetryCodec()
-  const validated = await readTopic(KAFKA_TOPICS.validated, (ms) => ms.length >= sent.length)
+  const validated = await readTopic(config, KAFKA_TOPICS.validated, (ms) => ms.length >= sent.length)
   const fromKafka = new Map(
     validated.map((m) => {
       const record = codec.decode(m.value)
@@ -167,14 +113,10 @@ test('every valid record is delivered as published and scored; every malformed o
   }
 
   // Every malformed payload is in the DLQ, with its original bytes and reason.
-  const dlq = await readTopic(KAFKA_TOPICS.dlq, (ms) => ms.length >= malformed.length)
-  const header = (m: Message, name: string) => {
-    for (const [k, v] of m.headers) if (k.toString() === name) return v.toString()
-    return undefined
-  }
+  const dlq = await readTopic(config, KAFKA_TOPICS.dlq, (ms) => ms.length >= malformed.length)
   for (const m of malformed) {
     const entry = dlq.find(
-      (d) => d.value.toString() === m.payload && header(d, 'dlq-source-topic') === m.topic,
+      (d) => d.value.toString() === m.payload && header(d, 'dlq-source-topic') === telemetryTopic(m.drone),
     )
     assert.ok(entry, `${m.reason} payload is in the DLQ`)
     assert.equal(header(entry, 'dlq-reason'), m.reason)
@@ -182,30 +124,32 @@ test('every valid record is delivered as published and scored; every malformed o
   }
 })
 
-test('HTTP ingest takes the same validation path', async () => {
-  const res = await fetch(`http://${config.host}:${config.ports.gateway}/v1/telemetry`, {
+test("HTTPS ingest takes the same validation path, as the caller's own identity", async () => {
+  const drone = identity('drone-0005', true)
+  const res = await httpsRequest(`https://${config.host}:${config.ports.gateway}/v1/telemetry`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify([
-      validRecord('drone-0100', { seq: 0 }),
-      validRecord('drone-0100', { velocity: -3 }),
-    ]),
+    ca: drone.ca,
+    client: drone,
+    json: [
+      validRecord('drone-0005', { seq: 0 }),
+      validRecord('drone-0005', { velocity: -3 }),
+      validRecord('drone-0006', { seq: 0 }),
+    ],
   })
-  assert.equal(res.status, 200)
-  const body = (await res.json()) as {
+  assert.equal(res.status, 200, res.body)
+  const body = JSON.parse(res.body) as {
     accepted: number
     rejected: number
     results: Array<{ reason?: string }>
   }
   assert.equal(body.accepted, 1)
-  assert.equal(body.rejected, 1)
+  assert.equal(body.rejected, 2)
   assert.equal(body.results[1]?.reason, 'out_of_range')
-  const openapi = (await (
-    await fetch(`http://${config.host}:${config.ports.gateway}/openapi.json`)
-  ).json()) as {
-    paths: Record<string, unknown>
-  }
-  assert.ok(openapi.paths['/v1/telemetry'], 'OpenAPI describes the ingest endpoint')
+  assert.equal(body.results[2]?.reason, 'identity_mismatch')
+  const openapi = await httpsRequest(`https://${config.host}:${config.ports.gateway}/openapi.json`, {
+    ca: drone.ca,
+  })
+  assert.ok((JSON.parse(openapi.body) as { paths: Record<string, unknown> }).paths['/v1/telemetry'])
 })
 
 test('stopping the stack leaves no process behind', async () => {
@@ -214,15 +158,3 @@ test('stopping the stack leaves no process behind', async () => {
   await stack.stop(log)
   for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} stopped`)
 })
-
-/** A record stamped now, so the detector's latency figures stay sane. */
-function validRecord(droneId: string, overrides: Partial<DroneTelemetry> = {}): DroneTelemetry {
-  const now = Date.now()
-  return sampleRecord({
-    drone_id: droneId,
-    seq: 999,
-    timestamp: now,
-    publish_timestamp: now * 1000,
-    ...overrides,
-  })
-}

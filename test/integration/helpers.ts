@@ -1,0 +1,101 @@
+/** What the integration suites share: a stack on free loopback ports, and ways to look into it. */
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { Consumer, type Message } from '@platformatic/kafka'
+import { defaultOptions } from '@drone-pipeline/shared/cli.ts'
+import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
+import { kafkaConnection } from '@drone-pipeline/shared/kafka.ts'
+import { loadTlsMaterial, tlsFilesFor, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
+import { sampleRecord } from '../../gateway/test/fixtures.ts'
+import { kafkaBootstrap, stackConfigFrom, STACK_OPTIONS, type StackConfig } from '../../runner/src/config.ts'
+import { freePort } from '../../runner/src/procs.ts'
+
+export const log = (m: string) => console.error(`# ${m}`)
+
+/** A stack configuration on free loopback ports in a fresh temporary run directory. */
+export async function testStackConfig(name: string): Promise<StackConfig> {
+  return stackConfigFrom({
+    ...defaultOptions(STACK_OPTIONS),
+    runDir: fs.mkdtempSync(path.join(os.tmpdir(), `pipeline-${name}-`)),
+    mqttPort: await freePort(),
+    kafkaPort: await freePort(),
+    controllerPort: await freePort(),
+    gatewayPort: await freePort(),
+    detectorPort: await freePort(),
+    simulatorMetricsPort: await freePort(),
+    partitions: 3,
+  })
+}
+
+export function identity(config: StackConfig, name: string, isDrone = false): TlsMaterial {
+  return loadTlsMaterial(tlsFilesFor(config.certsDir, name, isDrone))
+}
+
+export function readLines<T>(file: string): T[] {
+  if (!fs.existsSync(file)) return []
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l) as T)
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await probe()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 250))
+  }
+}
+
+/** Reads a topic from the beginning, as admin, until `enough` says the messages suffice (30 s at most). */
+export async function readTopic(
+  config: StackConfig,
+  topic: string,
+  enough: (messages: Message[]) => boolean,
+): Promise<Message[]> {
+  const consumer = new Consumer({
+    ...kafkaConnection('test-reader', [kafkaBootstrap(config)], identity(config, 'admin')),
+    groupId: `test-${topic}-${Date.now()}`,
+    autocommit: false,
+    maxWaitTime: 100,
+  })
+  const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
+  const messages: Message[] = []
+  const timer = setTimeout(() => void stream.close(), 30_000)
+  try {
+    for await (const message of stream) {
+      messages.push(message)
+      if (enough(messages)) break
+    }
+  } finally {
+    clearTimeout(timer)
+    await stream.close().catch(() => {})
+    await consumer.close().catch(() => {})
+  }
+  return messages
+}
+
+export function header(message: Message, name: string): string | undefined {
+  for (const [k, v] of message.headers) if (k.toString() === name) return v.toString()
+  return undefined
+}
+
+/** A valid record stamped now, so the detector's latency figures stay sane. */
+export function recordNow(droneId: string, overrides: Partial<DroneTelemetry> = {}): DroneTelemetry {
+  const now = Date.now()
+  return sampleRecord({
+    drone_id: droneId,
+    seq: 999,
+    timestamp: now,
+    publish_timestamp: now * 1000,
+    ...overrides,
+  })
+}
