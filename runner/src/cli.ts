@@ -207,7 +207,7 @@ async function stackUp(
   }
   fs.writeFileSync(path.join(config.runDir, 'stack.json'), JSON.stringify(config, null, 2))
   log(
-    `up: gateway http://${config.host}:${config.ports.gateway}, detector http://${config.host}:${config.ports.detector}`,
+    `up: gateway https://${config.host}:${config.ports.gateway}, detector https://${config.host}:${config.ports.detector}`,
   )
   log(`logs in ${path.join(config.runDir, 'logs')}; stop with: npm run stack -- down`)
 }
