@@ -1,6 +1,8 @@
 import os from 'node:os'
 import type { CommandSpec, OptionSpecs } from '@drone-pipeline/shared/cli.ts'
 import { tlsOptionSpecs } from '@drone-pipeline/shared/tls.ts'
+import { DEFAULT_TAIL_EVENTS } from './emitted.ts'
+import { DEFAULT_SEQUENCER_OPTIONS } from './sequencer.ts'
 
 export const RUN_COMMAND = {
   usage: 'npm run detector -- run',
@@ -58,6 +60,24 @@ export const RUN_COMMAND = {
       min: 10,
       max: 60000,
       env: 'DETECTOR_COMMIT_INTERVAL_MS',
+    },
+    reorderWaitMs: {
+      type: 'int',
+      description:
+        "how long a drone's record waits for the seqs before it to arrive before they are counted as a gap",
+      default: DEFAULT_SEQUENCER_OPTIONS.maxWaitMs,
+      min: 0,
+      max: 60000,
+      env: 'DETECTOR_REORDER_WAIT_MS',
+    },
+    anomalyTail: {
+      type: 'int',
+      description:
+        'anomaly events read back per partition of telemetry-anomalies at start-up, so none is sent twice',
+      default: DEFAULT_TAIL_EVENTS,
+      min: 0,
+      max: 10000000,
+      env: 'DETECTOR_ANOMALY_TAIL',
     },
   },
 } as const satisfies CommandSpec<OptionSpecs>

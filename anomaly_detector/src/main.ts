@@ -2,11 +2,13 @@
  * Anomaly detector. Commands: run (default, the live detector), train, score.
  *
  * Live: Kafka telemetry-validated (group anomaly-detector) -> decode by schema fingerprint ->
- * per-drone features -> Isolation Forest score -> on anomaly: console line + telemetry-anomalies
- * event -> prediction line (optional file) -> offset committed (only after all of the above).
+ * sequencer (drop duplicates, put each drone's records in seq order) -> per-drone features ->
+ * Isolation Forest score -> on anomaly: console line + telemetry-anomalies event (never twice for a
+ * record, even across a restart) -> prediction line (optional file) -> offset committed (only after
+ * all of the above).
  */
 import fs from 'node:fs'
-import { Consumer, Producer, type Message } from '@platformatic/kafka'
+import type { Message } from '@platformatic/kafka'
 import { TelemetryCodec } from '@drone-pipeline/shared/codec.ts'
 import {
   ConfigError,
@@ -15,18 +17,23 @@ import {
   parseHostPortList,
   parseOrExit,
 } from '@drone-pipeline/shared/cli.ts'
+import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
 import { kafkaConnection } from '@drone-pipeline/shared/kafka.ts'
 import { createLogger } from '@drone-pipeline/shared/log.ts'
 import { createServiceHttp } from '@drone-pipeline/shared/service-http.ts'
 import { loadTlsMaterial, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
-import { DETECTOR_GROUP_ID, KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
+import { DETECTOR_GROUP_ID } from '@drone-pipeline/shared/topics.ts'
 import { anomalyLine, toAnomalyEvent } from './anomaly-event.ts'
 import { RUN_COMMAND } from './config.ts'
+import { anomalyKey, EmittedAnomalies } from './emitted.ts'
+import { AnomalyPublisher, readAnomalyTail, ReconnectingConsumer } from './kafka-io.ts'
 import { createDetectorMetrics } from './metrics.ts'
 import { loadModel, ModelError, type DetectorModel } from './model.ts'
 import { ProcessedOffsets } from './offsets.ts'
 import { SCORE_COMMAND, scoreCommand, TRAIN_COMMAND, trainCommand } from './offline.ts'
 import { createScorer } from './scorer.ts'
+import { Sequencer, type Ready } from './sequencer.ts'
+import { registerSlowdownRoute, Slowdown } from './slowdown.ts'
 
 const [command, ...rest] = process.argv.slice(2)
 if (command === 'train') {
@@ -64,7 +71,6 @@ try {
 }
 
 const logger = createLogger('anomaly-detector')
-const metrics = createDetectorMetrics()
 const codec = new TelemetryCodec()
 let model: DetectorModel
 try {
@@ -79,136 +85,196 @@ const predictionsOut = options.predictionsOut
   ? fs.createWriteStream(options.predictionsOut, { flags: 'a' })
   : undefined
 
-const anomalyProducer = new Producer({
-  ...kafkaConnection(`${options.clientId}-anomalies`, brokers, tls),
-  idempotent: true,
-  acks: -1,
-})
-const consumer = new Consumer({
-  ...kafkaConnection(options.clientId, brokers, tls),
-  groupId: DETECTOR_GROUP_ID,
-  autocommit: false,
-  maxWaitTime: options.maxWaitMs,
-  sessionTimeout: 10_000,
-  heartbeatInterval: 1_000,
+/** Events remembered in any case, so that one run never sends an event twice even with --anomaly-tail 0. */
+const MIN_EMITTED_REMEMBERED = 10_000
+
+/** A record in hand: decoded, with the Kafka message its offset is committed by. */
+interface Consumed {
+  record: DroneTelemetry
+  message: Message
+}
+const sequencer = new Sequencer<Consumed>((c) => c.record, { maxWaitMs: options.reorderWaitMs })
+const metrics = createDetectorMetrics(() => sequencer.stats)
+const offsets = new ProcessedOffsets()
+const slowdown = new Slowdown()
+const connection = (suffix: string) => kafkaConnection(`${options.clientId}${suffix}`, brokers, tls)
+let connected = false
+/** The tail of the processing steps queued (see `serially`). */
+let queue = Promise.resolve()
+/** Anomaly events already on telemetry-anomalies; known once read back at start-up. */
+let emitted: EmittedAnomalies | undefined
+const source = new ReconnectingConsumer(
+  { connection: connection(''), groupId: DETECTOR_GROUP_ID, maxWaitMs: options.maxWaitMs },
+  logger,
+  (up) => {
+    connected = up
+    metrics.connected.set(up ? 1 : 0)
+  },
+)
+const publisher = new AnomalyPublisher(connection('-anomalies'), logger, async (eventKey) => {
+  await seedEmitted(1_000)
+  return emitted!.has(eventKey)
 })
 
-let ready = false
 const http = await createServiceHttp({
   logger,
   tls,
   registry: metrics.registry,
-  notReadyReason: () => (ready ? undefined : 'not consuming from Kafka'),
+  notReadyReason: () =>
+    !emitted ? 'reading back telemetry-anomalies' : connected ? undefined : 'not consuming from Kafka',
 })
+registerSlowdownRoute(http, slowdown)
 await http.listen({ host: options.host, port: options.port })
 
-let stopping = false
-const offsets = new ProcessedOffsets<Message>()
+await seedEmittedWithRetry()
+// One commit at a time: while Kafka is away, a commit can take longer than the interval.
+let committing: Promise<void> | undefined
 const commitTimer = setInterval(() => {
-  offsets
-    .commit()
+  committing ??= offsets
+    .commit((points) => source.commit(points))
     .catch((err: Error) =>
       logger.warn({ err: err.message }, 'offset commit failed; records will be redelivered'),
     )
+    .finally(() => (committing = undefined))
 }, options.commitIntervalMs)
-
-const stream = await consumeWithRetry()
-ready = true
-metrics.connected.set(1)
+// A drone that went quiet leaves records waiting for a gap to fill: release them in time (one
+// expiry queued at most, however long processing is blocked).
+let expiryQueued = false
+const expiryTimer = setInterval(
+  () => {
+    if (expiryQueued) return
+    expiryQueued = true
+    void serially(() => {
+      expiryQueued = false
+      return processAll(sequencer.expire(Date.now()))
+    })
+  },
+  Math.max(50, options.reorderWaitMs / 4),
+)
+let stopping = false
+process.on('SIGINT', () => void shutdown('SIGINT'))
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
 logger.info(
   { kafka: brokers, model: options.model, threshold: model.threshold },
   'anomaly detector consuming',
 )
+for await (const message of source.messages()) await serially(() => receive(message))
 
-process.on('SIGINT', () => void shutdown('SIGINT'))
-process.on('SIGTERM', () => void shutdown('SIGTERM'))
-
-try {
-  await detect()
-} catch (err) {
-  if (!stopping) {
-    logger.fatal(
-      { err: (err as Error).message },
-      'consumer failed; exiting so the supervisor restarts the detector',
+/** The pipeline, one message at a time, in partition order. */
+async function receive(message: Message): Promise<void> {
+  offsets.received(message)
+  let record: DroneTelemetry
+  try {
+    record = codec.decode(message.value)
+  } catch (err) {
+    metrics.undecodable.inc()
+    logger.error(
+      { err: (err as Error).message, partition: message.partition, offset: String(message.offset) },
+      'undecodable record skipped',
     )
-    process.exit(1)
+    offsets.processed(message)
+    return
+  }
+  const { decision, ready } = sequencer.offer({ record, message }, Date.now())
+  if (decision === 'duplicate') {
+    logger.debug(
+      {
+        drone_id: record.drone_id,
+        seq: record.seq,
+        partition: message.partition,
+        offset: String(message.offset),
+      },
+      'duplicate record dropped',
+    )
+    offsets.processed(message)
+  }
+  await processAll(ready)
+}
+
+/** Scores records the sequencer released, in its order. */
+async function processAll(ready: Ready<Consumed>[]): Promise<void> {
+  for (const { item, late } of ready) {
+    await processRecord(item, late)
+    const pause = slowdown.delayNow()
+    if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause))
   }
 }
 
-/** The pipeline, one record at a time, in partition order. */
-async function detect(): Promise<void> {
-  for await (const message of stream) {
-    const started = performance.now()
-    let record
-    try {
-      record = codec.decode(message.value)
-    } catch (err) {
-      metrics.undecodable.inc()
-      logger.error(
-        { err: (err as Error).message, partition: message.partition, offset: String(message.offset) },
-        'undecodable record skipped',
-      )
-      offsets.markProcessed(message)
-      continue
-    }
-    const prediction = scorer.score(record)
-    const scoredAtMs = performance.timeOrigin + performance.now()
-    if (prediction.anomaly) {
-      const event = toAnomalyEvent(record, prediction, model.threshold, scoredAtMs)
+async function processRecord({ record, message }: Consumed, late: boolean): Promise<void> {
+  const started = performance.now()
+  // A late record is scored against the drone's state without moving it (features.ts).
+  if (late) logger.debug({ drone_id: record.drone_id, seq: record.seq }, 'late record processed')
+  const prediction = scorer.score(record)
+  const scoredAtMs = performance.timeOrigin + performance.now()
+  if (prediction.anomaly) {
+    const event = toAnomalyEvent(record, prediction, model.threshold, scoredAtMs)
+    const key = anomalyKey(record)
+    if (emitted!.has(key)) {
+      logger.info({ drone_id: event.drone_id, seq: event.seq }, 'anomaly already reported before a restart')
+    } else {
       logger.warn(
         { drone_id: event.drone_id, seq: event.seq, score: event.score, top_features: event.top_features },
         anomalyLine(event),
       )
-      await anomalyProducer.send({
-        messages: [
-          {
-            topic: KAFKA_TOPICS.anomalies,
-            key: Buffer.from(record.drone_id),
-            value: Buffer.from(JSON.stringify(event)),
-          },
-        ],
-      })
+      await publisher.publish(record.drone_id, key, Buffer.from(JSON.stringify(event)))
+      emitted!.add(key)
       metrics.anomalies.inc()
     }
-    const latencyMs = scoredAtMs - record.publish_timestamp / 1000
-    predictionsOut?.write(
-      JSON.stringify({ ...prediction, features: undefined, latency_ms: Number(latencyMs.toFixed(3)) }) + '\n',
-    )
-    metrics.consumed.inc()
-    metrics.latency.observe(latencyMs / 1000)
-    metrics.processing.observe((performance.now() - started) / 1000)
-    offsets.markProcessed(message)
   }
+  const latencyMs = scoredAtMs - record.publish_timestamp / 1000
+  predictionsOut?.write(
+    JSON.stringify({ ...prediction, features: undefined, latency_ms: Number(latencyMs.toFixed(3)) }) + '\n',
+  )
+  metrics.consumed.inc()
+  metrics.latency.observe(latencyMs / 1000)
+  metrics.processing.observe((performance.now() - started) / 1000)
+  offsets.processed(message)
+}
+
+/** The anomaly events already on telemetry-anomalies (its last `events` per partition). */
+async function seedEmitted(events: number): Promise<void> {
+  const tail = await readAnomalyTail(connection('-tail'), events, Date.now() + 30_000, logger)
+  emitted ??= new EmittedAnomalies(Math.max(MIN_EMITTED_REMEMBERED, options.anomalyTail * tail.partitions))
+  const seeded = emitted.seed(tail.values)
+  logger.info({ events: seeded }, 'anomaly events read back from telemetry-anomalies')
 }
 
 /** Kafka may still be starting, or the topic not yet created: keep trying, visibly. */
-async function consumeWithRetry() {
-  for (let attempt = 1; ; attempt++) {
+async function seedEmittedWithRetry(): Promise<void> {
+  for (let attempt = 1; !emitted; attempt++) {
     try {
-      return await consumer.consume({
-        topics: [KAFKA_TOPICS.validated],
-        mode: 'committed',
-        fallbackMode: 'earliest',
-      })
+      await seedEmitted(options.anomalyTail)
     } catch (err) {
-      logger.warn({ err: (err as Error).message, attempt }, 'cannot consume yet; retrying')
+      logger.warn({ err: (err as Error).message, attempt }, 'cannot read telemetry-anomalies yet; retrying')
       await new Promise((resolve) => setTimeout(resolve, Math.min(500 * attempt, 5_000)))
     }
   }
+}
+
+/** Processing runs one step at a time, whether a message or the expiry timer started it. */
+function serially(step: () => Promise<void>): Promise<void> {
+  const done = queue.then(step)
+  queue = done.catch((err: Error) => {
+    logger.fatal({ err: err.message, stack: err.stack }, 'processing failed; exiting')
+    process.exit(1)
+  })
+  return done
 }
 
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return
   stopping = true
   logger.info({ signal }, 'shutting down: committing processed offsets')
-  ready = false
   clearInterval(commitTimer)
-  await stream.close().catch(() => {})
+  clearInterval(expiryTimer)
+  await source.stop()
+  await queue
+  await committing
   await offsets
-    .commit()
+    .commit((points) => source.commit(points))
     .catch((err: Error) => logger.warn({ err: err.message }, 'final offset commit failed'))
-  await consumer.close().catch(() => {})
-  await anomalyProducer.close().catch(() => {})
+  await source.close()
+  await publisher.close()
   await http.close().catch(() => {})
   await new Promise<void>((resolve) => (predictionsOut ? predictionsOut.end(resolve) : resolve()))
   process.exit(0)

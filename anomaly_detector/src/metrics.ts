@@ -1,8 +1,27 @@
 import { Counter, Gauge, Histogram } from 'prom-client'
 import { createRegistry, LATENCY_BUCKETS_SECONDS } from '@drone-pipeline/shared/metrics.ts'
+import type { SequencerStats } from './sequencer.ts'
 
-export function createDetectorMetrics() {
+/**
+ * The detector's metrics. The sequencer's counts are read when Prometheus scrapes, so its pure core
+ * keeps its own tallies and needs no metrics library.
+ */
+export function createDetectorMetrics(sequencerStats: () => SequencerStats) {
   const registry = createRegistry('anomaly-detector')
+  /** A counter that follows one of the sequencer's running totals. */
+  const sequencerCounter = (name: string, help: string, total: (s: SequencerStats) => number) => {
+    let counted = 0
+    return new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        const now = total(sequencerStats())
+        if (now > counted) this.inc(now - counted)
+        counted = now
+      },
+    })
+  }
   return {
     registry,
     consumed: new Counter({
@@ -31,6 +50,29 @@ export function createDetectorMetrics() {
       help: 'From the simulator publishing a record (publish_timestamp) to the detector having scored it.',
       buckets: LATENCY_BUCKETS_SECONDS,
       registers: [registry],
+    }),
+    duplicates: sequencerCounter(
+      'detector_duplicates_total',
+      'Records dropped because their (drone_id, seq) was already processed (redelivered by MQTT or Kafka).',
+      (s) => s.duplicates,
+    ),
+    sequenceGaps: sequencerCounter(
+      'detector_sequence_gaps_total',
+      "Missing seq numbers skipped over after waiting for them (a drone's records lost, or late).",
+      (s) => s.gaps,
+    ),
+    lateRecords: sequencerCounter(
+      'detector_late_records_total',
+      'Records processed after their seq had been skipped as a gap (scored, without moving the drone state).',
+      (s) => s.late,
+    ),
+    reorderBuffered: new Gauge({
+      name: 'detector_reorder_buffered',
+      help: 'Records held in the per-drone reorder buffers, waiting for the seqs before them.',
+      registers: [registry],
+      collect() {
+        this.set(sequencerStats().held)
+      },
     }),
     connected: new Gauge({
       name: 'detector_kafka_connected',

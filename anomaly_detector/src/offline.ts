@@ -27,6 +27,7 @@ import {
   type ModelParams,
 } from './model.ts'
 import { createScorer } from './scorer.ts'
+import { Sequencer } from './sequencer.ts'
 
 export const TRAIN_COMMAND = {
   usage: 'npm run detector -- train',
@@ -112,6 +113,9 @@ export async function scoreCommand(argv: string[]): Promise<void> {
         `(${Math.round(summary.records / elapsed)} records/s): ${summary.anomalies} anomalies; ` +
         `predictions written to ${output}`,
     )
+    if (summary.duplicates + summary.gaps > 0) {
+      console.log(`${summary.duplicates} duplicate records left out; ${summary.gaps} seq numbers missing`)
+    }
     const m = summary.labeled
     if (!m) return
     console.log(
@@ -148,11 +152,18 @@ export interface ScoreSummary {
   records: number
   drones: number
   anomalies: number
+  /** Records left out because their (drone_id, seq) came earlier in the dataset. */
+  duplicates: number
+  /** Missing seq numbers in the drones' sequences. */
+  gaps: number
   /** Present when the dataset's records carry labels. */
   labeled?: DetectionMetrics
 }
 
-/** Scores a dataset in file order and writes one prediction line per record. */
+/**
+ * Scores a dataset and writes one prediction line per record, each drone's records in seq order
+ * (the live detector's sequencer: duplicates left out, reordered records put back in order).
+ */
 export async function scoreDataset(
   input: string,
   output: string,
@@ -162,34 +173,48 @@ export async function scoreDataset(
     ? readDataset(input)
     : readTelemetry(input)
   const scorer = createScorer(model)
+  // As live, but on the records' own clock: a gap is waited for during 2 s of the drone's samples.
+  const sequencer = new Sequencer<DroneTelemetry | LabeledRecord>((record) => record)
   fs.mkdirSync(path.dirname(path.resolve(output)), { recursive: true })
   const out = fs.createWriteStream(output)
   const drones = new Set<string>()
   const counts = { records: 0, anomalies: 0, tp: 0, fp: 0, fn: 0, tn: 0 }
   const byFault: DetectionMetrics['recallByFault'] = {}
   try {
-    for await (const record of records) {
-      const { drone_id, seq, score, anomaly } = scorer.score(record)
-      if (!out.write(JSON.stringify({ drone_id, seq, score, anomaly }) + '\n')) await once(out, 'drain')
-      drones.add(drone_id)
-      counts.records++
-      if (anomaly) counts.anomalies++
-      if (!('label' in record)) continue
-      if (record.label === 1) {
-        if (anomaly) counts.tp++
-        else counts.fn++
-        const fault = (byFault[record.fault ?? 'unnamed'] ??= { detected: 0, total: 0 })
-        fault.total++
-        if (anomaly) fault.detected++
-      } else if (anomaly) counts.fp++
-      else counts.tn++
+    for await (const offered of records) {
+      for (const { item } of sequencer.offer(offered, offered.timestamp).ready) await scoreOne(item)
     }
+    for (const { item } of sequencer.flush()) await scoreOne(item)
   } finally {
     out.end()
     await finished(out)
   }
 
-  const summary: ScoreSummary = { records: counts.records, drones: drones.size, anomalies: counts.anomalies }
+  async function scoreOne(record: DroneTelemetry | LabeledRecord): Promise<void> {
+    const { drone_id, seq, score, anomaly } = scorer.score(record)
+    if (!out.write(JSON.stringify({ drone_id, seq, score, anomaly }) + '\n')) await once(out, 'drain')
+    drones.add(drone_id)
+    counts.records++
+    if (anomaly) counts.anomalies++
+    if (!('label' in record)) return
+    if (record.label === 1) {
+      if (anomaly) counts.tp++
+      else counts.fn++
+      const fault = (byFault[record.fault ?? 'unnamed'] ??= { detected: 0, total: 0 })
+      fault.total++
+      if (anomaly) fault.detected++
+    } else if (anomaly) counts.fp++
+    else counts.tn++
+  }
+
+  const { duplicates, gaps } = sequencer.stats
+  const summary: ScoreSummary = {
+    records: counts.records,
+    drones: drones.size,
+    anomalies: counts.anomalies,
+    duplicates,
+    gaps,
+  }
   if (counts.tp + counts.fp + counts.fn + counts.tn > 0) {
     const { tp, fp, fn, tn } = counts
     const precision = tp + fp > 0 ? tp / (tp + fp) : 0
@@ -235,9 +260,9 @@ async function* readTelemetry(file: string): AsyncGenerator<DroneTelemetry> {
       throw new DatasetError(`${file}:${n}: not JSON (${(err as Error).message})`)
     }
     const r = row as Partial<DroneTelemetry> | null
-    if (typeof r?.drone_id !== 'string' || typeof r.seq !== 'number') {
+    if (typeof r?.drone_id !== 'string' || typeof r.seq !== 'number' || typeof r.timestamp !== 'number') {
       throw new DatasetError(
-        `${file}:${n}: expected a telemetry object with drone_id (string) and seq (number)`,
+        `${file}:${n}: expected a telemetry object with drone_id (string), seq and timestamp (numbers)`,
       )
     }
     yield r as DroneTelemetry

@@ -127,7 +127,8 @@ interface ServiceAcl {
 
 /**
  * What each service identity may do in Kafka, and nothing more: the gateway writes the validated
- * and dead-letter topics; the detector reads the validated topic in its group and writes anomalies.
+ * and dead-letter topics; the detector reads the validated topic in its group, writes anomalies,
+ * and reads them back (without a group) at start-up so that it never reports an anomaly twice.
  */
 export const SERVICE_ACLS: ServiceAcl[] = [
   { principal: 'User:gateway', resourceType: TOPIC, name: KAFKA_TOPICS.validated, operation: WRITE },
@@ -143,6 +144,7 @@ export const SERVICE_ACLS: ServiceAcl[] = [
   },
   { principal: 'User:anomaly-detector', resourceType: GROUP, name: DETECTOR_GROUP_ID, operation: READ },
   { principal: 'User:anomaly-detector', resourceType: TOPIC, name: KAFKA_TOPICS.anomalies, operation: WRITE },
+  { principal: 'User:anomaly-detector', resourceType: TOPIC, name: KAFKA_TOPICS.anomalies, operation: READ },
   {
     principal: 'User:anomaly-detector',
     resourceType: TOPIC,

@@ -105,7 +105,7 @@ export function peerIdentity(socket: TLSSocket): string | undefined {
 }
 
 export interface HttpsRequest {
-  method?: 'GET' | 'POST'
+  method?: 'GET' | 'POST' | 'PUT'
   /** Trust only this CA. */
   ca: Buffer
   /** Present this identity's certificate. */

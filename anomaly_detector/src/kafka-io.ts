@@ -1,0 +1,225 @@
+/**
+ * The detector's Kafka I/O, made to outlast a broker restart: a consumer of telemetry-validated
+ * that reconnects by itself, an anomaly publisher that retries without writing an event twice, and
+ * the read-back of telemetry-anomalies that tells a restarted detector what it already reported.
+ */
+import { Consumer, Producer, type Message, type MessagesStream } from '@platformatic/kafka'
+import type { KafkaConnection } from '@drone-pipeline/shared/kafka.ts'
+import type { Logger } from '@drone-pipeline/shared/log.ts'
+import { KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
+import { tailRange } from './emitted.ts'
+import type { CommitPoint } from './offsets.ts'
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+/** 0.5 s, 1 s, 2 s, ... up to 5 s between attempts. */
+const backoffMs = (attempt: number) => Math.min(500 * 2 ** (attempt - 1), 5_000)
+
+/** Kafka offsets: the earliest it still has and just past the newest. */
+const EARLIEST = -2n
+const LATEST = -1n
+
+export interface ConsumerSettings {
+  connection: KafkaConnection
+  groupId: string
+  maxWaitMs: number
+}
+
+/**
+ * The messages of telemetry-validated, in partition order, from the committed offsets. When the
+ * stream fails (a broker restarted, the network dropped) the failure is logged, the consumer is
+ * closed and made anew with backoff, and consumption resumes from the committed offsets; records
+ * consumed again are the caller's to recognise (the sequencer's duplicates).
+ */
+export class ReconnectingConsumer {
+  private consumer: Consumer | undefined
+  private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined
+  private stopping = false
+
+  constructor(
+    private readonly settings: ConsumerSettings,
+    private readonly logger: Logger,
+    /** Told when the consumer starts and stops fetching. */
+    private readonly onConnected: (connected: boolean) => void,
+  ) {}
+
+  async *messages(): AsyncGenerator<Message> {
+    let failures = 0
+    while (!this.stopping) {
+      const consumer = new Consumer({
+        ...this.settings.connection,
+        groupId: this.settings.groupId,
+        autocommit: false,
+        maxWaitTime: this.settings.maxWaitMs,
+        sessionTimeout: 10_000,
+        heartbeatInterval: 1_000,
+      })
+      this.consumer = consumer
+      try {
+        this.stream = await consumer.consume({
+          topics: [KAFKA_TOPICS.validated],
+          mode: 'committed',
+          fallbackMode: 'earliest',
+        })
+        this.onConnected(true)
+        for await (const message of this.stream) {
+          failures = 0
+          yield message
+        }
+        if (!this.stopping) throw new Error('the message stream ended')
+      } catch (err) {
+        if (this.stopping) break
+        this.onConnected(false)
+        failures++
+        this.logger.warn(
+          { err: (err as Error).message, attempt: failures },
+          'Kafka consumer failed; reconnecting from the committed offsets',
+        )
+        await leave(consumer)
+        await sleep(backoffMs(failures))
+      }
+    }
+  }
+
+  /** Commits processed offsets through the current consumer (leader epoch unknown: -1). */
+  async commit(points: CommitPoint[]): Promise<void> {
+    if (!this.consumer) throw new Error('not connected')
+    await this.consumer.commit({ offsets: points.map((p) => ({ ...p, leaderEpoch: -1 })) })
+  }
+
+  /** Ends the message stream; the consumer stays open for a last commit until `close`. */
+  async stop(): Promise<void> {
+    this.stopping = true
+    this.onConnected(false)
+    await this.stream?.close().catch(() => {})
+  }
+
+  async close(): Promise<void> {
+    if (this.consumer) await leave(this.consumer)
+  }
+}
+
+/** Leaves the group if the broker answers soon, so partitions move on without waiting for a session timeout. */
+async function leave(consumer: Consumer): Promise<void> {
+  const left = consumer.close().then(
+    () => true,
+    () => false,
+  )
+  if (!(await Promise.race([left, sleep(2_000).then(() => false)]))) {
+    await new Promise<void>((resolve) => consumer.close(true, () => resolve()))
+  }
+}
+
+/**
+ * The values of the last `events` messages of each partition of telemetry-anomalies (all of them
+ * when there are fewer), read without a consumer group: listOffsets, then fetches from each
+ * partition's leader. Gives up at `deadline` (ms since the epoch) with what it has read.
+ */
+export async function readAnomalyTail(
+  connection: KafkaConnection,
+  events: number,
+  deadline: number,
+  logger: Logger,
+): Promise<{ values: Buffer[]; partitions: number }> {
+  // A consumer that never joins its group: metadata, offsets and fetches need none.
+  const client = new Consumer({ ...connection, groupId: `${connection.clientId}-tail` })
+  const topic = KAFKA_TOPICS.anomalies
+  try {
+    const metadata = await client.metadata({ topics: [topic] })
+    const { id: topicId, partitions } = metadata.topics.get(topic)!
+    const starts = (await client.listOffsets({ topics: [topic], timestamp: EARLIEST })).get(topic)!
+    const ends = (await client.listOffsets({ topics: [topic], timestamp: LATEST })).get(topic)!
+    const values: Buffer[] = []
+    for (let partition = 0; partition < partitions.length; partition++) {
+      const { from, to } = tailRange(starts[partition]!, ends[partition]!, events)
+      let offset = from
+      while (offset < to) {
+        if (Date.now() > deadline) {
+          logger.warn(
+            { partition, read: String(offset - from), of: String(to - from) },
+            'reading back telemetry-anomalies took too long; going on with what was read',
+          )
+          return { values, partitions: partitions.length }
+        }
+        const response = await client.fetch({
+          node: partitions[partition]!.leader,
+          maxWaitTime: 100,
+          topics: [
+            {
+              topicId,
+              partitions: [
+                {
+                  partition,
+                  fetchOffset: offset,
+                  partitionMaxBytes: 1_048_576,
+                  currentLeaderEpoch: -1,
+                  lastFetchedEpoch: -1,
+                },
+              ],
+            },
+          ],
+        })
+        const next = offset
+        for (const batch of response.responses[0]?.partitions[0]?.records ?? []) {
+          for (const record of batch.records) {
+            const at = batch.firstOffset + BigInt(record.offsetDelta)
+            if (at >= offset && at < to && record.value) values.push(record.value)
+          }
+          const after = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n
+          if (after > offset) offset = after
+        }
+        // Nothing readable there (a transaction marker, a compacted range): nothing more to read.
+        if (offset === next) break
+      }
+    }
+    return { values, partitions: partitions.length }
+  } finally {
+    await client.close().catch(() => {})
+  }
+}
+
+/**
+ * Publishes anomaly events, retrying until Kafka acknowledges. The producer is idempotent, so its
+ * own retries never duplicate an event; when a send still fails, the event may nevertheless have
+ * been written, so `alreadyPublished` (which reads the topic back) is asked before sending again.
+ */
+export class AnomalyPublisher {
+  private readonly producer: Producer
+  private closing = false
+
+  constructor(
+    connection: KafkaConnection,
+    private readonly logger: Logger,
+    private readonly alreadyPublished: (eventKey: string) => Promise<boolean>,
+  ) {
+    this.producer = new Producer({ ...connection, idempotent: true, acks: -1, retries: 10, retryDelay: 500 })
+  }
+
+  /** Resolves once Kafka acknowledged the event (or the detector is stopping). */
+  async publish(droneId: string, eventKey: string, value: Buffer): Promise<void> {
+    for (let attempt = 1; !this.closing; attempt++) {
+      try {
+        await this.producer.send({
+          messages: [{ topic: KAFKA_TOPICS.anomalies, key: Buffer.from(droneId), value }],
+        })
+        return
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message, attempt }, 'anomaly event not acknowledged; retrying')
+      }
+      // The failed send may have been written all the same: look before sending again.
+      for (let check = 1; !this.closing; check++) {
+        await sleep(backoffMs(check))
+        try {
+          if (await this.alreadyPublished(eventKey)) return
+          break
+        } catch (err) {
+          this.logger.warn({ err: (err as Error).message }, 'cannot read telemetry-anomalies back yet')
+        }
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closing = true
+    await this.producer.close().catch(() => {})
+  }
+}
