@@ -11,7 +11,7 @@ import path from 'node:path'
 import { parseOrExit, type CommandSpec, type OptionSpecs } from '@drone-pipeline/shared/cli.ts'
 import { stackConfigFrom, STACK_OPTIONS } from './config.ts'
 import { Stack, startPipeline, startSimulator } from './stack.ts'
-import { summarizeDelivery, type Published, type Scored } from './delivery.ts'
+import { readJsonLines, summarizeDelivery, type Published, type Scored } from './delivery.ts'
 
 const BENCH_COMMAND = {
   usage: 'npm run bench:latency --',
@@ -38,15 +38,6 @@ const BENCH_COMMAND = {
 
 const log = (message: string) => console.error(`[bench] ${message}`)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-function readJsonLines<T>(file: string): T[] {
-  if (!fs.existsSync(file)) return []
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as T)
-}
 
 const { options } = parseOrExit(BENCH_COMMAND, process.argv.slice(2))
 const config = stackConfigFrom(options, options.drones)

@@ -1,4 +1,5 @@
 /** Matching what the detector scored against what was published, by (drone_id, seq). */
+import fs from 'node:fs'
 
 export interface Published {
   drone_id: string
@@ -52,4 +53,14 @@ export function summarizeDelivery(published: Published[], scored: Scored[]): Del
     p99_ms: round(quantile(latencies, 0.99)),
     max_ms: round(quantile(latencies, 1)),
   }
+}
+
+/** A JSON Lines file (published records, predictions); empty while it does not exist yet. */
+export function readJsonLines<T>(file: string): T[] {
+  if (!fs.existsSync(file)) return []
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as T)
 }

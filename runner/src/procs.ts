@@ -89,10 +89,10 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** SIGTERM, then SIGKILL after the grace period; removes the pid file. */
+/** SIGTERM, then SIGKILL after the grace period (a grace of 0 is SIGKILL at once); removes the pid file. */
 export async function stopPid(runDir: string, name: string, pid: number, graceMs = 10_000): Promise<void> {
   if (isAlive(pid)) {
-    signalGroup(pid, 'SIGTERM')
+    if (graceMs > 0) signalGroup(pid, 'SIGTERM')
     const deadline = Date.now() + graceMs
     while (isAlive(pid) && Date.now() < deadline) await sleep(50)
     if (isAlive(pid)) signalGroup(pid, 'SIGKILL')

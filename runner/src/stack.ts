@@ -37,6 +37,15 @@ export class Stack {
     return this.processes.find((p) => p.name === name)
   }
 
+  /** SIGKILL, as a crash would: no shutdown handler runs. */
+  async kill(name: string, log: Log = () => {}): Promise<void> {
+    const proc = this.get(name)
+    if (!proc) throw new Error(`no process ${name} to kill`)
+    log(`killing ${name} (pid ${proc.pid}) with SIGKILL`)
+    await stopProcess(this.config.runDir, proc, 0)
+    this.processes.splice(this.processes.indexOf(proc), 1)
+  }
+
   /** Stops in reverse start order (producers of data first, brokers last), or only the named ones. */
   async stop(log: Log = () => {}, only?: string[]): Promise<void> {
     for (const proc of [...this.processes].reverse()) {
@@ -111,25 +120,33 @@ async function ready(config: StackConfig, port: number): Promise<boolean> {
   return res.status === 200
 }
 
-export async function startGateway(stack: Stack, options: StartOptions): Promise<ManagedProcess> {
+/**
+ * A gateway instance. More instances share the MQTT subscription; each has its own process name,
+ * HTTPS port and stable MQTT client id, so a restarted instance resumes its broker session.
+ */
+export async function startGateway(
+  stack: Stack,
+  options: StartOptions & { instance?: { name: string; port: number } },
+): Promise<ManagedProcess> {
   const { config } = stack
-  options.log(`starting gateway on ${config.host}:${config.ports.gateway}`)
+  const { name, port } = options.instance ?? { name: 'gateway', port: config.ports.gateway }
+  options.log(`starting ${name} on ${config.host}:${port}`)
   const proc = startNodeService(
     stack,
-    'gateway',
+    name,
     'gateway/src/main.ts',
     [],
     {
       MQTT_URL: mqttUrl(config),
       KAFKA_BROKERS: kafkaBootstrap(config),
       GATEWAY_HOST: config.host,
-      GATEWAY_PORT: String(config.ports.gateway),
-      GATEWAY_CLIENT_ID: `gateway-${config.ports.gateway}`,
+      GATEWAY_PORT: String(port),
+      GATEWAY_CLIENT_ID: `${name}-${config.ports.gateway}`,
       ...tlsEnv(config, 'gateway'),
     },
     options,
   )
-  await waitUntil(proc, 'ready', () => ready(config, config.ports.gateway), 60_000)
+  await waitUntil(proc, 'ready', () => ready(config, port), 60_000)
   return proc
 }
 
@@ -222,11 +239,12 @@ export async function startDetector(
 export async function startPipeline(
   stack: Stack,
   options: StartOptions & { model?: string; predictionsOut?: string },
-): Promise<void> {
+): Promise<{ model: string }> {
   await startInfra(stack, options)
   const model = ensureModel(stack.config, options.log, options.model)
   await startGateway(stack, options)
   await startDetector(stack, { ...options, model })
+  return { model }
 }
 
 export interface FleetOptions {

@@ -32,14 +32,7 @@ export function identity(config: StackConfig, name: string, isDrone = false): Tl
   return loadTlsMaterial(tlsFilesFor(config.certsDir, name, isDrone))
 }
 
-export function readLines<T>(file: string): T[] {
-  if (!fs.existsSync(file)) return []
-  return fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as T)
-}
+export { readJsonLines as readLines } from '../../runner/src/delivery.ts'
 
 export async function waitFor<T>(
   what: string,
