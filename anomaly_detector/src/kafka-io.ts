@@ -6,13 +6,10 @@
 import { Consumer, Producer, type Message, type MessagesStream } from '@platformatic/kafka'
 import type { KafkaConnection } from '@drone-pipeline/shared/kafka.ts'
 import type { Logger } from '@drone-pipeline/shared/log.ts'
+import { backoffMs, sleep } from '@drone-pipeline/shared/retry.ts'
 import { KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
 import { tailRange } from './emitted.ts'
 import type { CommitPoint } from './offsets.ts'
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-/** 0.5 s, 1 s, 2 s, ... up to 5 s between attempts. */
-const backoffMs = (attempt: number) => Math.min(500 * 2 ** (attempt - 1), 5_000)
 
 /** Kafka offsets: the earliest it still has and just past the newest. */
 const EARLIEST = -2n

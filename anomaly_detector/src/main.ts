@@ -20,6 +20,7 @@ import {
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
 import { kafkaConnection } from '@drone-pipeline/shared/kafka.ts'
 import { createLogger } from '@drone-pipeline/shared/log.ts'
+import { retryUntilDone, sleep } from '@drone-pipeline/shared/retry.ts'
 import { createServiceHttp } from '@drone-pipeline/shared/service-http.ts'
 import { loadTlsMaterial, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
 import { DETECTOR_GROUP_ID } from '@drone-pipeline/shared/topics.ts'
@@ -196,7 +197,7 @@ async function processAll(ready: Ready<Consumed>[]): Promise<void> {
   for (const { item, late } of ready) {
     await processRecord(item, late)
     const pause = slowdown.delayNow()
-    if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause))
+    if (pause > 0) await sleep(pause)
   }
 }
 
@@ -240,15 +241,12 @@ async function seedEmitted(events: number): Promise<void> {
 }
 
 /** Kafka may still be starting, or the topic not yet created: keep trying, visibly. */
-async function seedEmittedWithRetry(): Promise<void> {
-  for (let attempt = 1; !emitted; attempt++) {
-    try {
-      await seedEmitted(options.anomalyTail)
-    } catch (err) {
-      logger.warn({ err: (err as Error).message, attempt }, 'cannot read telemetry-anomalies yet; retrying')
-      await new Promise((resolve) => setTimeout(resolve, Math.min(500 * attempt, 5_000)))
-    }
-  }
+function seedEmittedWithRetry(): Promise<void> {
+  return retryUntilDone(
+    () => seedEmitted(options.anomalyTail),
+    (err, attempt) =>
+      logger.warn({ err: err.message, attempt }, 'cannot read telemetry-anomalies yet; retrying'),
+  )
 }
 
 /** Processing runs one step at a time, whether a message or the expiry timer started it. */

@@ -9,6 +9,7 @@
 import { Producer, type MessageToProduce } from '@platformatic/kafka'
 import type { KafkaConnection } from '@drone-pipeline/shared/kafka.ts'
 import type { Logger } from '@drone-pipeline/shared/log.ts'
+import { backoffMs, sleep } from '@drone-pipeline/shared/retry.ts'
 
 interface Pending {
   message: MessageToProduce
@@ -28,8 +29,6 @@ export interface KafkaSinkOptions {
   logger: Logger
   events: SinkEvents
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 export class KafkaSink {
   private readonly producer: Producer
@@ -83,16 +82,14 @@ export class KafkaSink {
   }
 
   private async flushLoop(): Promise<void> {
-    let backoffMs = 100
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.options.maxBatch)
       this.inFlight = batch.length
-      for (;;) {
+      for (let attempt = 1; ; attempt++) {
         const started = performance.now()
         try {
           await this.producer.send({ messages: batch.map((p) => p.message) })
           this.healthy = true
-          backoffMs = 100
           this.options.events.onBatch(batch.length, (performance.now() - started) / 1000)
           break
         } catch (err) {
@@ -103,8 +100,7 @@ export class KafkaSink {
             { err: (err as Error).message, batch: batch.length },
             'Kafka write failed; retrying',
           )
-          await sleep(backoffMs)
-          backoffMs = Math.min(backoffMs * 2, 5_000)
+          await sleep(backoffMs(attempt, 100))
         }
       }
       this.inFlight = 0

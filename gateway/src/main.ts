@@ -13,6 +13,7 @@ import { createLogger } from '@drone-pipeline/shared/log.ts'
 import { SCHEMAS_DIR } from '@drone-pipeline/shared/paths.ts'
 import { readRecordSchema, TELEMETRY_SCHEMA_FILE } from '@drone-pipeline/shared/schema.ts'
 import { kafkaConnection } from '@drone-pipeline/shared/kafka.ts'
+import { retryUntilDone } from '@drone-pipeline/shared/retry.ts'
 import { loadTlsMaterial, requireMqttsUrl, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
 import { droneIdFromTopic, KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
 import { GATEWAY_COMMAND, kafkaBrokerList } from './config.ts'
@@ -131,14 +132,9 @@ await mqttSource.start()
 logger.info({ mqtt: options.mqttUrl, kafka: brokers }, 'gateway ready')
 
 /** Kafka may still be starting: keep trying, visibly, rather than fail the whole gateway. */
-async function connectKafka(): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await sink.connect([KAFKA_TOPICS.validated, KAFKA_TOPICS.dlq])
-      return
-    } catch (err) {
-      logger.warn({ err: (err as Error).message, attempt }, 'Kafka not reachable yet; retrying')
-      await new Promise((resolve) => setTimeout(resolve, Math.min(500 * attempt, 5_000)))
-    }
-  }
+function connectKafka(): Promise<void> {
+  return retryUntilDone(
+    () => sink.connect([KAFKA_TOPICS.validated, KAFKA_TOPICS.dlq]),
+    (err, attempt) => logger.warn({ err: err.message, attempt }, 'Kafka not reachable yet; retrying'),
+  )
 }

@@ -12,6 +12,7 @@ import { parseOrExit, type CommandSpec, type OptionSpecs } from '@drone-pipeline
 import { stackConfigFrom, STACK_OPTIONS } from './config.ts'
 import { Stack, startPipeline, startSimulator } from './stack.ts'
 import { readJsonLines, summarizeDelivery, type Published, type Scored } from './delivery.ts'
+import { sleep } from '@drone-pipeline/shared/retry.ts'
 
 const BENCH_COMMAND = {
   usage: 'npm run bench:latency --',
@@ -37,7 +38,6 @@ const BENCH_COMMAND = {
 } as const satisfies CommandSpec<OptionSpecs>
 
 const log = (message: string) => console.error(`[bench] ${message}`)
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 const { options } = parseOrExit(BENCH_COMMAND, process.argv.slice(2))
 const config = stackConfigFrom(options, options.drones)

@@ -39,6 +39,7 @@ import {
   type Log,
 } from './stack.ts'
 import { formatStatus, StatusSampler, type MetricsEndpoints } from './status.ts'
+import { sleep } from '@drone-pipeline/shared/retry.ts'
 
 const FLEET_OPTIONS = {
   drones: { type: 'int', description: 'simulated drones', default: 10, min: 1, max: 10000 },
@@ -90,7 +91,6 @@ const CERTS_COMMAND = {
 
 const log: Log = (message) => console.log(`[runner] ${message}`)
 const ANOMALY_PREFIX = 'Anomaly detected in message from drone_id:'
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** The order processes start in; they stop in reverse. */
 const START_ORDER = ['mosquitto', 'kafka', 'gateway', 'anomaly-detector', 'simulator']

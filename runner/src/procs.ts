@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
+import { sleep } from '@drone-pipeline/shared/retry.ts'
 
 export interface ManagedProcess {
   name: string
@@ -86,8 +87,6 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
     }
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** SIGTERM, then SIGKILL after the grace period (a grace of 0 is SIGKILL at once); removes the pid file. */
 export async function stopPid(runDir: string, name: string, pid: number, graceMs = 10_000): Promise<void> {

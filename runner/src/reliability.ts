@@ -4,17 +4,16 @@
  */
 import fs from 'node:fs'
 import path from 'node:path'
-import { Consumer, type Message } from '@platformatic/kafka'
-import { kafkaConnection } from '@drone-pipeline/shared/kafka.ts'
 import { httpsRequest, loadTlsMaterial, tlsFilesFor } from '@drone-pipeline/shared/tls.ts'
 import { KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
-import { kafkaBootstrap, type StackConfig } from './config.ts'
+import type { StackConfig } from './config.ts'
 import { readJsonLines, summarizeDelivery, type Published, type Scored } from './delivery.ts'
 import { ensureKafkaJars } from './install.ts'
-import { startKafka } from './kafka.ts'
+import { readTopic, startKafka } from './kafka.ts'
 import { startMosquitto } from './mosquitto.ts'
 import { freePort } from './procs.ts'
 import { Stack, startDetector, startGateway, startPipeline, startSimulator, type Log } from './stack.ts'
+import { sleep } from '@drone-pipeline/shared/retry.ts'
 
 export const SCENARIOS = [
   'consumer-slowdown',
@@ -58,8 +57,6 @@ export interface ScenarioResult {
   catch_up_s: number | null
   peak_gateway_rss_mb: number
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Resident memory of a process from /proc, in MB; 0 once it is gone. */
 function rssMb(pid: number): number {
@@ -161,35 +158,6 @@ const FAULTS: Record<
   },
 }
 
-/** Every message of a topic, read as admin until nothing new arrives for two seconds. */
-async function readWholeTopic(config: StackConfig, topic: string): Promise<Message[]> {
-  const consumer = new Consumer({
-    ...kafkaConnection(
-      'reliability-reader',
-      [kafkaBootstrap(config)],
-      loadTlsMaterial(tlsFilesFor(config.certsDir, 'admin')),
-    ),
-    groupId: `reliability-${topic}-${Date.now()}`,
-    autocommit: false,
-    maxWaitTime: 200,
-  })
-  const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
-  const messages: Message[] = []
-  let idle = setTimeout(() => void stream.close(), 5_000)
-  try {
-    for await (const message of stream) {
-      messages.push(message)
-      clearTimeout(idle)
-      idle = setTimeout(() => void stream.close(), 2_000)
-    }
-  } finally {
-    clearTimeout(idle)
-    await stream.close().catch(() => {})
-    await consumer.close().catch(() => {})
-  }
-  return messages
-}
-
 export async function runScenario(
   scenario: Scenario,
   base: StackConfig,
@@ -252,7 +220,7 @@ export async function runScenario(
       await sleep(500)
     }
     const peakRss = memory.stop()
-    const anomalies = await readWholeTopic(config, KAFKA_TOPICS.anomalies)
+    const anomalies = await readTopic(config, KAFKA_TOPICS.anomalies, { idleMs: 2_000 })
     const keys = anomalies.map((m) => {
       const event = JSON.parse(m.value.toString()) as { drone_id: string; seq: number }
       return `${event.drone_id}/${event.seq}`
