@@ -48,6 +48,9 @@ export const PHYSICAL_RANGES: Readonly<Record<string, readonly [number, number]>
   gyro_z: [-34.91, 34.91],
 }
 
+// Entries once, not per message: this runs for every record.
+const RANGE_ENTRIES = Object.entries(PHYSICAL_RANGES)
+
 const reject = (reason: RejectReason, detail: string): Verdict => ({ ok: false, reason, detail })
 
 /** Step 1: bytes to a JSON value. */
@@ -101,7 +104,7 @@ export function validateRecord(value: unknown, type: AvroType, expectedDroneId?:
       `drone_id: ${JSON.stringify(record.drone_id)} is not 1-64 of [A-Za-z0-9_-]`,
     )
   }
-  for (const [field, [min, max]] of Object.entries(PHYSICAL_RANGES)) {
+  for (const [field, [min, max]] of RANGE_ENTRIES) {
     const v = (record as unknown as Record<string, number>)[field]!
     if (!Number.isFinite(v)) return reject('out_of_range', `${field}: ${v} is not a finite number`)
     if (v < min || v > max) return reject('out_of_range', `${field}: ${v} outside [${min}, ${max}]`)
