@@ -114,10 +114,10 @@ function tlsEnv(config: StackConfig, identity: string): NodeJS.ProcessEnv {
 }
 
 /** A readiness probe over HTTPS, trusting only the pipeline's CA (no client certificate needed). */
-async function ready(config: StackConfig, port: number): Promise<boolean> {
+function readinessProbe(config: StackConfig, port: number): () => Promise<boolean> {
   const ca = fs.readFileSync(path.join(config.certsDir, 'ca.crt'))
-  const res = await httpsRequest(`https://${config.host}:${port}/readyz`, { ca })
-  return res.status === 200
+  const url = `https://${config.host}:${port}/readyz`
+  return async () => (await httpsRequest(url, { ca })).status === 200
 }
 
 /**
@@ -146,7 +146,7 @@ export async function startGateway(
     },
     options,
   )
-  await waitUntil(proc, 'ready', () => ready(config, port), 60_000)
+  await waitUntil(proc, 'ready', readinessProbe(config, port), 60_000)
   return proc
 }
 
@@ -228,7 +228,7 @@ export async function startDetector(
     },
     options,
   )
-  await waitUntil(proc, 'ready', () => ready(config, config.ports.detector), 60_000)
+  await waitUntil(proc, 'ready', readinessProbe(config, config.ports.detector), 60_000)
   return proc
 }
 
