@@ -10,6 +10,8 @@ import {
   AclOperations,
   AclPermissionTypes,
   Admin,
+  Consumer,
+  type Message,
   ResourcePatternTypes,
   ResourceTypes,
   type AclOperationValue,
@@ -189,4 +191,48 @@ export async function createTopics(config: StackConfig): Promise<void> {
   } finally {
     await client.close()
   }
+}
+
+export interface ReadTopicOptions {
+  /** Stop as soon as the messages read so far suffice. */
+  enough?: (messages: Message[]) => boolean
+  /** Stop when nothing new arrived for this long (ms); the first wait allows twice as long. */
+  idleMs?: number
+}
+
+/**
+ * A topic's messages from the beginning, read as admin (for tests and benchmarks), until `enough`
+ * says they suffice or the topic has gone quiet; 30 s at most.
+ */
+export async function readTopic(
+  config: StackConfig,
+  topic: string,
+  options: ReadTopicOptions = {},
+): Promise<Message[]> {
+  const idleMs = options.idleMs ?? 30_000
+  const tls = loadTlsMaterial(tlsFilesFor(config.certsDir, 'admin'))
+  const consumer = new Consumer({
+    ...kafkaConnection('pipeline-reader', [kafkaBootstrap(config)], tls),
+    groupId: `reader-${topic}-${Date.now()}`,
+    autocommit: false,
+    maxWaitTime: 200,
+  })
+  const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
+  const messages: Message[] = []
+  const deadline = setTimeout(() => void stream.close(), 30_000)
+  let idle = setTimeout(() => void stream.close(), 2 * idleMs)
+  try {
+    for await (const message of stream) {
+      messages.push(message)
+      if (options.enough?.(messages)) break
+      clearTimeout(idle)
+      idle = setTimeout(() => void stream.close(), idleMs)
+    }
+  } finally {
+    clearTimeout(deadline)
+    clearTimeout(idle)
+    await stream.close().catch(() => {})
+    await consumer.close().catch(() => {})
+  }
+  return messages
 }

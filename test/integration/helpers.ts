@@ -2,13 +2,12 @@
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { Consumer, type Message } from '@platformatic/kafka'
+import type { Message } from '@platformatic/kafka'
 import { defaultOptions } from '@drone-pipeline/shared/cli.ts'
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
-import { kafkaConnection } from '@drone-pipeline/shared/kafka.ts'
 import { loadTlsMaterial, tlsFilesFor, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
 import { sampleRecord } from '../../gateway/test/fixtures.ts'
-import { kafkaBootstrap, stackConfigFrom, STACK_OPTIONS, type StackConfig } from '../../runner/src/config.ts'
+import { stackConfigFrom, STACK_OPTIONS, type StackConfig } from '../../runner/src/config.ts'
 import { freePort } from '../../runner/src/procs.ts'
 
 export const log = (m: string) => console.error(`# ${m}`)
@@ -46,34 +45,6 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 250))
   }
-}
-
-/** Reads a topic from the beginning, as admin, until `enough` says the messages suffice (30 s at most). */
-export async function readTopic(
-  config: StackConfig,
-  topic: string,
-  enough: (messages: Message[]) => boolean,
-): Promise<Message[]> {
-  const consumer = new Consumer({
-    ...kafkaConnection('test-reader', [kafkaBootstrap(config)], identity(config, 'admin')),
-    groupId: `test-${topic}-${Date.now()}`,
-    autocommit: false,
-    maxWaitTime: 100,
-  })
-  const stream = await consumer.consume({ topics: [topic], mode: 'earliest' })
-  const messages: Message[] = []
-  const timer = setTimeout(() => void stream.close(), 30_000)
-  try {
-    for await (const message of stream) {
-      messages.push(message)
-      if (enough(messages)) break
-    }
-  } finally {
-    clearTimeout(timer)
-    await stream.close().catch(() => {})
-    await consumer.close().catch(() => {})
-  }
-  return messages
 }
 
 export function header(message: Message, name: string): string | undefined {

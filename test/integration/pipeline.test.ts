@@ -14,13 +14,13 @@ import { httpsRequest } from '@drone-pipeline/shared/tls.ts'
 import { KAFKA_TOPICS, telemetryTopic } from '@drone-pipeline/shared/topics.ts'
 import { mqttUrl, type StackConfig } from '../../runner/src/config.ts'
 import { isAlive } from '../../runner/src/procs.ts'
+import { readTopic } from '../../runner/src/kafka.ts'
 import { Stack, startPipeline, startSimulator } from '../../runner/src/stack.ts'
 import {
   header,
   identity as identityOf,
   log,
   readLines,
-  readTopic,
   recordNow,
   testStackConfig,
   waitFor,
@@ -99,7 +99,9 @@ test('every valid record is delivered as published and scored; every malformed o
 
   // Kafka holds each record exactly as it was published.
   const codec = new TelemetryCodec()
-  const validated = await readTopic(config, KAFKA_TOPICS.validated, (ms) => ms.length >= sent.length)
+  const validated = await readTopic(config, KAFKA_TOPICS.validated, {
+    enough: (ms) => ms.length >= sent.length,
+  })
   const fromKafka = new Map(
     validated.map((m) => {
       const record = codec.decode(m.value)
@@ -113,7 +115,7 @@ test('every valid record is delivered as published and scored; every malformed o
   }
 
   // Every malformed payload is in the DLQ, with its original bytes and reason.
-  const dlq = await readTopic(config, KAFKA_TOPICS.dlq, (ms) => ms.length >= malformed.length)
+  const dlq = await readTopic(config, KAFKA_TOPICS.dlq, { enough: (ms) => ms.length >= malformed.length })
   for (const m of malformed) {
     const entry = dlq.find(
       (d) => d.value.toString() === m.payload && header(d, 'dlq-source-topic') === telemetryTopic(m.drone),

@@ -17,8 +17,9 @@ import { httpsRequest, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
 import { KAFKA_TOPICS, telemetryTopic } from '@drone-pipeline/shared/topics.ts'
 import { createCa, droneIdentity, issueCertificate, certPaths } from '../../runner/src/certs.ts'
 import { kafkaBootstrap, mqttUrl, type StackConfig } from '../../runner/src/config.ts'
+import { readTopic } from '../../runner/src/kafka.ts'
 import { Stack, startPipeline } from '../../runner/src/stack.ts'
-import { header, identity, log, readTopic, recordNow, testStackConfig, waitFor } from './helpers.ts'
+import { header, identity, log, recordNow, testStackConfig, waitFor } from './helpers.ts'
 
 let config: StackConfig
 let stack: Stack
@@ -197,9 +198,9 @@ describe('MQTT (Mosquitto)', () => {
     })
     await a.publishAsync(telemetryTopic('drone-0001'), payload, { qos: 1 })
     await a.endAsync()
-    const dlq = await readTopic(config, KAFKA_TOPICS.dlq, (ms) =>
-      ms.some((m) => m.value.toString() === payload),
-    )
+    const dlq = await readTopic(config, KAFKA_TOPICS.dlq, {
+      enough: (ms) => ms.some((m) => m.value.toString() === payload),
+    })
     const entry = dlq.find((m) => m.value.toString() === payload)
     assert.ok(entry, 'in the DLQ')
     assert.equal(header(entry, 'dlq-reason'), 'identity_mismatch')
