@@ -5,16 +5,17 @@
  * MQTT.js handles incoming packets strictly one at a time: the next PUBLISH is read only after the
  * previous one's PUBACK is written. Acknowledging after Kafka inside its ack hook would therefore
  * cost one Kafka round trip per message. Instead the hook starts the work and lets MQTT.js read on,
- * and the PUBACK packet itself is held back until that message's work completes. Work completes in
- * arrival order (see KafkaSink), so the PUBACKs leave in the order the PUBLISHes came, as MQTT
- * requires. The broker's receive-maximum bounds how many messages are unacknowledged at once,
- * which is the gateway's backpressure. A PUBACK whose connection has since closed is never sent
- * on the next one (packet ids are per connection); the broker redelivers that message instead.
+ * and the PUBACK packet itself is held back (OrderedAcks) until that message's work and every
+ * earlier message's are done, so PUBACKs leave in the order the PUBLISHes came, as MQTT requires.
+ * The broker's receive-maximum bounds how many messages are unacknowledged at once, which is the
+ * gateway's backpressure. A PUBACK whose connection has since closed is never sent on the next one
+ * (packet ids are per connection); the broker redelivers that message instead.
  */
-import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt'
+import mqtt, { type IClientOptions, type ISubscriptionMap, type MqttClient, type Packet } from 'mqtt'
 import { MQTT_SHARED_SUBSCRIPTION } from '@drone-pipeline/shared/topics.ts'
 import type { Logger } from '@drone-pipeline/shared/log.ts'
 import type { TlsMaterial } from '@drone-pipeline/shared/tls.ts'
+import { OrderedAcks } from './ordered-acks.ts'
 
 export interface MqttSourceOptions {
   /** mqtts:// */
@@ -30,18 +31,13 @@ export interface MqttSourceOptions {
   onMessage(topic: string, payload: Buffer): Promise<unknown>
 }
 
-interface HeldAck {
-  connection: number
-  work: Promise<unknown>
-}
-
 type SendPacket = (packet: Packet, cb?: (err?: Error) => void, ...rest: unknown[]) => void
 
 export class MqttSource {
   private client: MqttClient | undefined
-  /** Counts connections, so an ack held across a reconnect is recognised as stale. */
-  private connection = 0
-  private readonly held = new Map<number, HeldAck>()
+  /** Work started for a PUBLISH, by packet id, until MQTT.js writes (and we hold) its PUBACK. */
+  private readonly started = new Map<number, Promise<unknown>>()
+  private readonly acks = new OrderedAcks()
 
   constructor(private readonly options: MqttSourceOptions) {}
 
@@ -51,7 +47,7 @@ export class MqttSource {
 
   /** Messages received but not yet acknowledged. */
   get unacknowledged(): number {
-    return this.held.size
+    return this.acks.size
   }
 
   async start(): Promise<void> {
@@ -71,10 +67,7 @@ export class MqttSource {
       },
       customHandleAcks: (topic, payload, packet, done) => {
         if (packet.messageId !== undefined) {
-          this.held.set(packet.messageId, {
-            connection: this.connection,
-            work: this.options.onMessage(topic, payload),
-          })
+          this.started.set(packet.messageId, this.options.onMessage(topic, payload))
         }
         done(0)
       },
@@ -87,15 +80,20 @@ export class MqttSource {
       if (packet.qos === 0) void this.options.onMessage(topic, payload)
     })
     client.on('connect', (connack) => {
-      this.connection++
       logger.info({ sessionPresent: connack.sessionPresent }, 'connected to MQTT broker')
-      client.subscribe(MQTT_SHARED_SUBSCRIPTION, { qos: 1 }, (err) => {
+      // Subscribe on every connection, even when the broker reports our session as present:
+      // Mosquitto 2.0 restores a session from its persistence file after a restart, but not the
+      // session's shared subscriptions, so without a fresh SUBSCRIBE nothing would arrive again.
+      // `resubscribe` makes MQTT.js send it although it believes the subscription is in place.
+      const subscription: ISubscriptionMap = { [MQTT_SHARED_SUBSCRIPTION]: { qos: 1 } }
+      subscription.resubscribe = true
+      client.subscribe(subscription, (err) => {
         if (err) logger.error({ err: err.message }, 'subscribe failed')
       })
     })
     client.on('close', () => {
-      this.connection++
-      this.held.clear()
+      this.started.clear()
+      this.acks.clear()
     })
     client.on('error', (err) => logger.warn({ err: err.message }, 'MQTT error'))
     client.on('reconnect', () => logger.info('reconnecting to MQTT broker'))
@@ -115,21 +113,22 @@ export class MqttSource {
     const internals = client as unknown as { _sendPacket: SendPacket }
     const send = internals._sendPacket.bind(client)
     internals._sendPacket = (packet, cb, ...rest) => {
-      const held = packet.cmd === 'puback' ? this.held.get(packet.messageId!) : undefined
-      if (!held) return send(packet, cb, ...rest)
+      const work = packet.cmd === 'puback' ? this.started.get(packet.messageId!) : undefined
+      if (!work) return send(packet, cb, ...rest)
+      this.started.delete(packet.messageId!)
       // Tell MQTT.js the ack is written so it reads the next message; write it when the work is done.
       cb?.()
-      const release = () => {
-        if (this.held.get(packet.messageId!) === held) this.held.delete(packet.messageId!)
-        if (held.connection === this.connection && client.connected) send(packet)
-      }
-      held.work.then(release, (err: Error) => {
-        this.options.logger.error(
-          { err: err.message },
-          'message not acknowledged; the broker will redeliver it',
-        )
-        if (this.held.get(packet.messageId!) === held) this.held.delete(packet.messageId!)
-      })
+      this.acks.hold(
+        work,
+        () => {
+          if (client.connected) send(packet)
+        },
+        (err) =>
+          this.options.logger.error(
+            { err: err.message },
+            'message not acknowledged; the broker will redeliver it',
+          ),
+      )
     }
   }
 

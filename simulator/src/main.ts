@@ -60,6 +60,8 @@ interface Summary {
   published: number
   acked: number
   errors: number
+  /** Publishes repeated because no gateway was subscribed at that moment (PUBACK reason 0x10). */
+  retried: number
   duration_s: number
   /** Acknowledged messages per second over duration_s. */
   msg_per_s: number
@@ -108,7 +110,7 @@ async function closeOutput(stream: fs.WriteStream, last = ''): Promise<void> {
 
 function formatSummary(s: Summary): string {
   return (
-    `${s.drones} drones: ${s.published} published, ${s.acked} acknowledged, ${s.errors} errors ` +
+    `${s.drones} drones: ${s.published} published, ${s.acked} acknowledged, ${s.errors} errors, ${s.retried} retried ` +
     `in ${s.duration_s.toFixed(1)} s (${s.msg_per_s.toFixed(1)} msg/s)`
   )
 }
@@ -155,13 +157,14 @@ async function publishSession(
     const duration = (performance.now() - started) / 1000
     await publisher.close()
 
-    const { published, acked, errors } = publisher.stats
+    const { published, acked, errors, retried } = publisher.stats
     const summary: Summary = {
       drones: droneIds.length,
       rate_hz: rateHz,
       published,
       acked,
       errors,
+      retried,
       duration_s: Number(duration.toFixed(3)),
       msg_per_s: Number((acked / duration).toFixed(1)),
     }

@@ -5,10 +5,11 @@
  */
 import { loadTlsMaterial, tlsFilesFor, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { connect, ErrorWithReasonCode, type MqttClient } from 'mqtt'
+import { connect, ErrorWithReasonCode, type MqttClient, type Packet } from 'mqtt'
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
 import type { Logger } from '@drone-pipeline/shared/log.ts'
+import { backoffMs } from '@drone-pipeline/shared/retry.ts'
 import { telemetryTopic } from '@drone-pipeline/shared/topics.ts'
 
 /** The broker could not be reached or refused a drone; a clear message, no stack trace needed. */
@@ -23,6 +24,8 @@ export interface PublishStats {
   acked: number
   /** PUBACK with an error reason code, or the client gave up on the message. */
   errors: number
+  /** Publishes repeated because the broker had no subscriber for the message (PUBACK reason 0x10). */
+  retried: number
 }
 
 export interface FleetPublisher {
@@ -49,6 +52,17 @@ export interface PublisherOptions {
   /** Where to register the simulator's metrics, if they are served. */
   registry?: Registry
 }
+
+/**
+ * PUBACK reason code 0x10: the broker took the message, but no subscription matched it, so it was
+ * delivered to nobody. It happens while no gateway is subscribed, for example in the moment after a
+ * Mosquitto restart before the gateways have subscribed again (Mosquitto restores their sessions but
+ * not their shared subscriptions). A drone that wants its telemetry to arrive keeps such a message
+ * and publishes it again, rather than count it as delivered.
+ */
+const NO_MATCHING_SUBSCRIBERS = 0x10
+/** Retries of an unrouted message back off from 100 ms to at most this. */
+const MAX_UNROUTED_BACKOFF_MS = 1_000
 
 /** Microseconds since the epoch, below the millisecond: the latency budget is tens of ms. */
 function nowMicros(): number {
@@ -129,7 +143,7 @@ export async function connectFleet(options: PublisherOptions): Promise<FleetPubl
   }
   logger.info({ url: options.url, drones: clients.size }, 'all drones connected')
 
-  const stats: PublishStats = { published: 0, acked: 0, errors: 0 }
+  const stats: PublishStats = { published: 0, acked: 0, errors: 0, retried: 0 }
   const outstanding = (): number => stats.published - stats.acked - stats.errors
   const connectedCount = (): number => [...clients.values()].filter((client) => client.connected).length
   const waiters = new Set<() => void>()
@@ -139,6 +153,11 @@ export async function connectFleet(options: PublisherOptions): Promise<FleetPubl
   const ackedTotal = new Counter({
     name: 'simulator_messages_published_total',
     help: 'Telemetry messages the broker acknowledged (PUBACK received).',
+    registers,
+  })
+  const retriedTotal = new Counter({
+    name: 'simulator_publish_retries_total',
+    help: 'Publishes repeated because the broker had no subscriber for the message (PUBACK reason 0x10).',
     registers,
   })
   const errorsTotal = new Counter({
@@ -171,6 +190,43 @@ export async function connectFleet(options: PublisherOptions): Promise<FleetPubl
     for (const wake of waiters) wake()
   }
 
+  /** Messages waiting to be published again; cancelled on close. */
+  const retryTimers = new Set<NodeJS.Timeout>()
+  /**
+   * Per client, the packet ids whose PUBACK said "no matching subscribers". MQTT.js hands a publish
+   * callback the stored PUBLISH rather than the PUBACK, so the reason code is caught on the way in
+   * ('packetreceive' comes before the callback, and an id is reused only after its callback).
+   */
+  const unrouted = new Map<MqttClient, Set<number>>()
+  for (const client of clients.values()) {
+    const ids = new Set<number>()
+    unrouted.set(client, ids)
+    client.on('packetreceive', (packet: Packet) => {
+      if (packet.cmd === 'puback' && packet.reasonCode === NO_MATCHING_SUBSCRIBERS) ids.add(packet.messageId!)
+    })
+  }
+
+  /** Publishes until the broker acknowledges the message with a subscriber for it, or fails it. */
+  function send(client: MqttClient, droneId: string, payload: string, attempt: number): void {
+    client.publish(telemetryTopic(droneId), payload, { qos: 1 }, (err?: Error, packet?: Packet) => {
+      const messageId = packet?.messageId
+      if (!err && messageId !== undefined && unrouted.get(client)!.delete(messageId)) {
+        stats.retried++
+        retriedTotal.inc()
+        const timer = setTimeout(
+          () => {
+            retryTimers.delete(timer)
+            send(client, droneId, payload, attempt + 1)
+          },
+          Math.min(MAX_UNROUTED_BACKOFF_MS, backoffMs(attempt, 100)),
+        )
+        retryTimers.add(timer)
+        return
+      }
+      settled(err, droneId)
+    })
+  }
+
   function whenOutstandingAtMost(limit: number): Promise<void> {
     if (outstanding() <= limit) return Promise.resolve()
     return new Promise((resolve) => {
@@ -193,9 +249,7 @@ export async function connectFleet(options: PublisherOptions): Promise<FleetPubl
       if (!client) throw new Error(`no connection for ${record.drone_id}`)
       const sent = { ...record, publish_timestamp: nowMicros() }
       stats.published++
-      client.publish(telemetryTopic(record.drone_id), JSON.stringify(sent), { qos: 1 }, (err) =>
-        settled(err, record.drone_id),
-      )
+      send(client, record.drone_id, JSON.stringify(sent), 1)
       return sent
     },
     async drain(timeoutMs) {
@@ -210,6 +264,7 @@ export async function connectFleet(options: PublisherOptions): Promise<FleetPubl
     async close() {
       // A polite DISCONNECT when everything is acknowledged; otherwise nothing is left worth waiting for.
       const force = outstanding() > 0
+      for (const timer of retryTimers) clearTimeout(timer)
       await Promise.all([...clients.values()].map((client) => client.endAsync(force || !client.connected)))
     },
   }

@@ -100,6 +100,7 @@ describe('publishing to Mosquitto', () => {
         published: 30,
         acked: 30,
         errors: 0,
+        retried: 0,
         duration_s: undefined,
         msg_per_s: undefined,
       },
@@ -124,6 +125,31 @@ describe('publishing to Mosquitto', () => {
     const byDroneAndSeq = (a: DroneTelemetry, b: DroneTelemetry) =>
       a.drone_id.localeCompare(b.drone_id) || a.seq - b.seq
     assert.deepEqual(sent.sort(byDroneAndSeq), received.map((m) => m.record).sort(byDroneAndSeq))
+  })
+
+  it('keeps publishing a message the broker had no subscriber for, until one subscribes', async () => {
+    await subscriber.unsubscribeAsync(MQTT_TOPIC_FILTER)
+    received.length = 0
+    const summaryFile = path.join(dir, 'unrouted.json')
+    const run = simulator(
+      ['run', '--drones', '1', '--rate', '20', '--count', '5', '--mqtt-url', url, '--quiet'].concat([
+        '--summary-json',
+        summaryFile,
+      ]),
+    )
+    // Every publish now gets PUBACK "no matching subscribers" and must be kept, not counted as done.
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    await subscriber.subscribeAsync(MQTT_TOPIC_FILTER, { qos: 1 })
+    const outcome = await run
+    assert.equal(outcome.code, 0, outcome.output)
+    const summary = JSON.parse(fs.readFileSync(summaryFile, 'utf8'))
+    assert.equal(summary.acked, 5)
+    assert.ok(summary.retried >= 5, `each message was published again (${summary.retried} retries)`)
+    await receivedAtLeast(5)
+    assert.deepEqual(
+      received.map((m) => m.record.seq).sort((a, b) => a - b),
+      [0, 1, 2, 3, 4],
+    )
   })
 
   it('replay republishes a dataset without its labels, stamping a new publish time', async () => {

@@ -17,18 +17,8 @@ before(async () => {
 })
 after(() => fs.rmSync(config.runDir, { recursive: true, force: true }))
 
-/**
- * Known failure, kept visible rather than removed: Mosquitto 2.0.11 (Debian 12's) restores the
- * gateways' shared subscription from its persistence file after a restart but delivers nothing
- * through it, so every message after the restart is lost (docs/reliability.md).
- */
-const KNOWN_FAILURES: Partial<Record<(typeof SCENARIOS)[number], string>> = {
-  'mosquitto-restart':
-    'Mosquitto 2.0.11 does not deliver through a shared subscription restored after a restart',
-}
-
 for (const scenario of SCENARIOS) {
-  test(`${scenario}: nothing lost, no duplicate anomaly`, { todo: KNOWN_FAILURES[scenario] }, async () => {
+  test(`${scenario}: nothing lost, no duplicate anomaly`, async () => {
     const result = await runScenario(
       scenario,
       config,
