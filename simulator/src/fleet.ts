@@ -1,12 +1,20 @@
 /**
  * A fleet of simulated drones sampled at a fixed rate: each drone flies its own missions from its own
- * home point and numbers its samples from 0. Pure and deterministic for a given seed; the shells
- * (MQTT publishing, dataset generation) decide when to ask for the next sample.
+ * home point, numbers its samples from 0, and carries the sensor faults of the plan, labeled. Pure and
+ * deterministic for a given seed; the shells (MQTT publishing, dataset generation) decide when to ask
+ * for the next sample.
  */
-import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
 import { createRandom } from '@drone-pipeline/shared/random.ts'
 import { fleetDroneIds } from '@drone-pipeline/shared/topics.ts'
-import { createFlight, createSensors, offsetGeoPoint, type GeoPoint } from './flight.ts'
+import { createFaultInjector, faultsFor, type FaultPlan, type LabeledSample } from './faults.ts'
+import {
+  createFlight,
+  createSensors,
+  FLIGHT_PROFILES,
+  offsetGeoPoint,
+  type FlightProfile,
+  type GeoPoint,
+} from './flight.ts'
 
 /** The fleet's operating area: the PX4/Gazebo default home near Zurich, so tools show familiar maps. */
 export const FLEET_CENTRE: GeoPoint = { latitude: 47.397, longitude: 8.545 }
@@ -20,6 +28,10 @@ export interface FleetOptions {
   seed: number | string
   /** Sample time of every drone's first sample (seq 0), ms since the epoch. */
   startTimeMs: number
+  /** Default: survey. */
+  profile?: FlightProfile
+  /** Default: none. */
+  faults?: FaultPlan
 }
 
 export interface Fleet {
@@ -28,9 +40,9 @@ export interface Fleet {
    * The drone's next sample, 1/rateHz after its previous one. `publish_timestamp` is the sample time
    * in µs; a publisher overwrites it with the moment it actually publishes.
    */
-  nextSample(droneId: string): DroneTelemetry
+  nextSample(droneId: string): LabeledSample
   /** The next sample of every drone, in drone id order. */
-  nextTick(): DroneTelemetry[]
+  nextTick(): LabeledSample[]
 }
 
 /** The ids of a fleet of `count` drones: drone-0001, drone-0002, ... */
@@ -45,9 +57,17 @@ export function createFleet(options: FleetOptions): Fleet {
       const distance = HOME_SPREAD_M * Math.sqrt(placement.next())
       const bearing = placement.uniform(-Math.PI, Math.PI)
       const home = offsetGeoPoint(FLEET_CENTRE, distance * Math.sin(bearing), distance * Math.cos(bearing))
+      // Faults draw from a stream of their own, so a record outside every fault is exactly the record
+      // the same seed gives without faults.
+      const faultRandom = droneRandom.fork('faults')
       const drone = {
-        flight: createFlight(droneRandom.fork('flight')),
+        flight: createFlight(droneRandom.fork('flight'), options.profile ?? FLIGHT_PROFILES.survey),
         sensors: createSensors(home, droneRandom.fork('sensors')),
+        injectFaults: createFaultInjector(
+          faultsFor(options.faults ?? { kind: 'none' }, id, faultRandom.fork('plan')),
+          faultRandom.fork('noise'),
+          options.rateHz,
+        ),
         seq: 0,
       }
       return [id, drone] as const
@@ -55,20 +75,20 @@ export function createFleet(options: FleetOptions): Fleet {
   )
   const droneIds = [...drones.keys()]
 
-  function nextSample(droneId: string): DroneTelemetry {
+  function nextSample(droneId: string): LabeledSample {
     const drone = drones.get(droneId)
     if (!drone) throw new Error(`no drone ${droneId} in this fleet`)
     const seq = drone.seq++
     const state = seq === 0 ? drone.flight.state : drone.flight.advance(period)
     // From the sequence number rather than by accumulating periods, so long runs do not drift.
     const timestamp = options.startTimeMs + Math.round((seq * 1000) / options.rateHz)
-    return {
+    return drone.injectFaults({
       drone_id: droneId,
       seq,
       timestamp,
       publish_timestamp: timestamp * 1000,
       ...drone.sensors.read(state),
-    }
+    })
   }
 
   return {

@@ -59,10 +59,6 @@ const ARRIVED_SPEED = 0.3
 // The nose follows the course once it is well defined; below that it points at the target.
 const COURSE_SPEED = 2
 
-// Mission shape.
-const MISSION_RADIUS_M = 400
-const MIN_LEG_M = 50
-
 export type FlightPhase = 'ground' | 'takeoff' | 'cruise' | 'hover' | 'return' | 'land'
 
 /** The true state of one drone, in the ENU frame of its home point. */
@@ -131,43 +127,139 @@ interface Point {
   up: number
 }
 
+/** A closed interval [min, max] a mission parameter is drawn from, uniformly. */
+type Interval = readonly [min: number, max: number]
+
+/**
+ * What kind of missions a drone flies. The airframe (its acceleration, climb and yaw limits) is the same
+ * in every profile; the missions differ, so a detector trained on one profile can be tested on another.
+ */
+export interface FlightProfile {
+  /** Waypoints per mission, both ends included. */
+  waypoints: Interval
+  /** Waypoints lie within this distance of home, m. */
+  missionRadiusM: number
+  /** Shortest leg between waypoints, m. */
+  minLegM: number
+  waypointAltitudeM: Interval
+  cruiseSpeed: Interval
+  takeoffAltitudeM: Interval
+  hoverSeconds: Interval
+  /** Largest heading change while hovering (a camera pan), rad either way. */
+  hoverPanRad: number
+  /** Stop and hover at every waypoint, not only at the last one. */
+  hoverAtEveryWaypoint: boolean
+  returnAltitudeM: Interval
+  returnSpeed: Interval
+}
+
+export const FLIGHT_PROFILES = {
+  /** Mapping a few hundred metres around home: medium speeds and heights, one hover at the end. */
+  survey: {
+    waypoints: [3, 5],
+    missionRadiusM: 400,
+    // Very short legs would leave no room to turn through a corner at CORNER_SPEED.
+    minLegM: 50,
+    waypointAltitudeM: [20, 120],
+    cruiseSpeed: [4, 15],
+    takeoffAltitudeM: [10, 25],
+    hoverSeconds: [10, 60],
+    hoverPanRad: 2.5,
+    hoverAtEveryWaypoint: false,
+    returnAltitudeM: [30, 60],
+    returnSpeed: [8, 12],
+  },
+  /**
+   * Parcel drops: one or two long, fast legs and a short hover over the drop point. It climbs to near
+   * its cruise height over the pad, as delivery drones do to clear obstacles before setting off.
+   */
+  delivery: {
+    waypoints: [1, 2],
+    missionRadiusM: 2000,
+    minLegM: 500,
+    waypointAltitudeM: [80, 120],
+    cruiseSpeed: [12, 20],
+    takeoffAltitudeM: [60, 90],
+    hoverSeconds: [5, 20],
+    hoverPanRad: 0.5,
+    hoverAtEveryWaypoint: false,
+    returnAltitudeM: [80, 120],
+    returnSpeed: [14, 20],
+  },
+  /** Close inspection of a structure: slow and low, a stop with a camera pan at every waypoint. */
+  inspection: {
+    waypoints: [4, 8],
+    missionRadiusM: 150,
+    minLegM: 15,
+    waypointAltitudeM: [5, 30],
+    cruiseSpeed: [1, 4],
+    takeoffAltitudeM: [5, 10],
+    hoverSeconds: [10, 60],
+    hoverPanRad: 3,
+    hoverAtEveryWaypoint: true,
+    returnAltitudeM: [15, 30],
+    returnSpeed: [3, 6],
+  },
+} as const satisfies Record<string, FlightProfile>
+export type FlightProfileName = keyof typeof FLIGHT_PROFILES
+
+interface Hover {
+  seconds: number
+  /** Heading change while hovering, rad. */
+  pan: number
+}
+
 interface Waypoint extends Point {
   /** Cruise speed on the leg towards this waypoint, m/s. */
   speed: number
+  /** Where the drone stops and hovers; without one it flies through the waypoint. */
+  hover?: Hover
 }
 
 interface Mission {
   takeoffAltitude: number
-  /** Flown through in order; the drone stops and hovers at the last one. */
+  /** Flown through in order; the drone always stops and hovers at the last one. */
   waypoints: Waypoint[]
-  hoverSeconds: number
-  /** Heading change while hovering (a camera pan), rad. */
-  hoverPan: number
   returnAltitude: number
   returnSpeed: number
 }
 
-function planMission(random: Random): Mission {
-  const count = 3 + random.int(3)
+const draw = (random: Random, [min, max]: Interval): number => random.uniform(min, max)
+
+function planMission(random: Random, profile: FlightProfile): Mission {
+  const [fewest, most] = profile.waypoints
+  const count = fewest + random.int(most - fewest + 1)
   const waypoints: Waypoint[] = []
   let previous = { east: 0, north: 0 }
   while (waypoints.length < count) {
-    const radius = MISSION_RADIUS_M * Math.sqrt(random.next())
+    const radius = profile.missionRadiusM * Math.sqrt(random.next())
     const bearing = random.uniform(-Math.PI, Math.PI)
     const candidate = { east: radius * Math.sin(bearing), north: radius * Math.cos(bearing) }
-    // Very short legs would leave no room to turn through a corner at CORNER_SPEED.
-    if (norm(candidate.east - previous.east, candidate.north - previous.north) < MIN_LEG_M) continue
-    waypoints.push({ ...candidate, up: random.uniform(20, 120), speed: random.uniform(4, 15) })
+    if (norm(candidate.east - previous.east, candidate.north - previous.north) < profile.minLegM) continue
+    waypoints.push({
+      ...candidate,
+      up: draw(random, profile.waypointAltitudeM),
+      speed: draw(random, profile.cruiseSpeed),
+    })
     previous = candidate
   }
-  return {
-    takeoffAltitude: random.uniform(10, 25),
+  const drawHover = (): Hover => ({
+    seconds: draw(random, profile.hoverSeconds),
+    pan: random.uniform(-profile.hoverPanRad, profile.hoverPanRad),
+  })
+  // The draws come in this order so that the survey profile flies exactly the missions it flew before
+  // profiles existed: the same seed still gives the same dataset.
+  const takeoffAltitude = draw(random, profile.takeoffAltitudeM)
+  waypoints[count - 1]!.hover = drawHover()
+  const mission = {
+    takeoffAltitude,
     waypoints,
-    hoverSeconds: random.uniform(10, 60),
-    hoverPan: random.uniform(-2.5, 2.5),
-    returnAltitude: random.uniform(30, 60),
-    returnSpeed: random.uniform(8, 12),
+    returnAltitude: draw(random, profile.returnAltitudeM),
+    returnSpeed: draw(random, profile.returnSpeed),
   }
+  if (profile.hoverAtEveryWaypoint)
+    for (const waypoint of waypoints.slice(0, -1)) waypoint.hover = drawHover()
+  return mission
 }
 
 interface Command {
@@ -182,8 +274,11 @@ const withClimb = (horizontal: { vEast: number; vNorth: number }, vUp: number): 
   vUp,
 })
 
-/** One drone flying missions from its home point forever: ground, take-off, waypoints, hover, return, land. */
-export function createFlight(random: Random): Flight {
+/**
+ * One drone flying missions of `profile` from its home point forever: ground, take-off, waypoints (with
+ * hovers), return, land.
+ */
+export function createFlight(random: Random, profile: FlightProfile = FLIGHT_PROFILES.survey): Flight {
   const s: FlightState = {
     time: 0,
     phase: 'ground',
@@ -204,7 +299,7 @@ export function createFlight(random: Random): Flight {
     pitchRate: 0,
     yawRate: 0,
   }
-  let mission = planMission(random)
+  let mission = planMission(random, profile)
   // Pre-flight checks of random length, which also keeps a fleet from taking off in lockstep.
   let phaseEndsAt = random.uniform(2, 20)
   let pad = { east: 0, north: 0 }
@@ -276,24 +371,25 @@ export function createFlight(random: Random): Flight {
       }
       case 'cruise': {
         const target = mission.waypoints[waypointIndex]!
-        const isLast = waypointIndex === mission.waypoints.length - 1
-        const leg = approach(target, target.speed, isLast ? 0 : CORNER_SPEED)
+        const leg = approach(target, target.speed, target.hover ? 0 : CORNER_SPEED)
         faceCourse(leg)
         const vUp = legClimbRate(target, leg.distance)
-        if (!isLast && leg.distance < CORNER_RADIUS_M) {
+        if (!target.hover && leg.distance < CORNER_RADIUS_M) {
           waypointIndex++
           startLeg()
-        } else if (isLast && hasArrived(leg.distance, target.up)) {
+        } else if (target.hover && hasArrived(leg.distance, target.up)) {
           s.phase = 'hover'
-          phaseEndsAt = s.time + mission.hoverSeconds
-          yawTarget = wrapAngle(s.yaw + mission.hoverPan)
+          phaseEndsAt = s.time + target.hover.seconds
+          yawTarget = wrapAngle(s.yaw + target.hover.pan)
         }
         return withClimb(leg, vUp)
       }
       case 'hover': {
-        const hoverPoint = mission.waypoints[mission.waypoints.length - 1]!
+        const hoverPoint = mission.waypoints[waypointIndex]!
         if (s.time >= phaseEndsAt) {
-          s.phase = 'return'
+          const isLast = waypointIndex === mission.waypoints.length - 1
+          s.phase = isLast ? 'return' : 'cruise'
+          if (!isLast) waypointIndex++
           startLeg()
         }
         return withClimb(holdPosition(hoverPoint), holdAltitude(hoverPoint.up))
@@ -372,7 +468,7 @@ export function createFlight(random: Random): Flight {
     s.headingRate = s.roll = s.pitch = s.rollRate = s.pitchRate = s.yawRate = 0
     yawTarget = s.yaw
     phaseEndsAt = s.time + random.uniform(5, 30)
-    mission = planMission(random)
+    mission = planMission(random, profile)
   }
 
   function step(dt: number): void {

@@ -16,12 +16,15 @@ import { createServiceHttp } from '@drone-pipeline/shared/service-http.ts'
 import { loadTlsMaterial, requireMqttsUrl, tlsFilesFor } from '@drone-pipeline/shared/tls.ts'
 import type { Registry } from 'prom-client'
 import { fleetDroneIds, isValidDroneId } from '@drone-pipeline/shared/topics.ts'
-import { createFleet } from './fleet.ts'
+import { createFleet, type FleetOptions } from './fleet.ts'
 import {
   COMMANDS,
   expectPositionals,
+  fleetOptionSpecs,
+  flightProfile,
   formatTopLevelHelp,
   generateSpec,
+  parseFaults,
   parseStartTime,
   replaySpec,
   requireOption,
@@ -184,27 +187,34 @@ async function serveMetricsOverTls(registry: Registry, options: SessionOptions) 
   return server
 }
 
+/** The fleet the options of `run` and `generate` describe; a bad --faults fails here, before any work. */
+function fleetOptions(options: OptionValues<typeof fleetOptionSpecs>): Omit<FleetOptions, 'startTimeMs'> {
+  return {
+    drones: options.drones,
+    rateHz: options.rate,
+    seed: options.seed,
+    profile: flightProfile(options.profile),
+    faults: parseFaults(options.faults, fleetDroneIds(options.drones), options.rate),
+  }
+}
+
 async function run(args: string[]): Promise<number> {
   const { options, positionals } = parseOrExit(runSpec, args)
   expectPositionals(positionals, [])
+  const fleetPlan = fleetOptions(options)
   const samples = samplesPerDrone(options)
   const dataset = options.datasetOut ? await openOutput(options.datasetOut) : undefined
   const droneIds = fleetDroneIds(options.drones)
   const code = await publishSession(options, droneIds, options.rate, async (publisher, stop) => {
-    const fleet = createFleet({
-      drones: options.drones,
-      rateHz: options.rate,
-      seed: options.seed,
-      startTimeMs: Date.now(),
-    })
+    const fleet = createFleet({ ...fleetPlan, startTimeMs: Date.now() })
     const start = performance.now()
     // Sample k is due at start + k/rate, never by adding periods, so the schedule cannot drift;
     // a late sample goes out at once rather than being skipped.
     for (let k = 0; k < samples; k++) {
       if (!(await waitUntil(start + (k * 1000) / options.rate, stop))) break
-      for (const record of fleet.nextTick()) {
+      for (const { record, label, fault } of fleet.nextTick()) {
         const sent = publisher.publish(record)
-        dataset?.write(toDatasetLine(sent) + '\n')
+        dataset?.write(toDatasetLine(sent, label, fault) + '\n')
       }
     }
   })
@@ -217,19 +227,18 @@ async function generate(args: string[]): Promise<number> {
   expectPositionals(positionals, [])
   const duration = requireOption(options.duration, '--duration')
   const file = requireOption(options.out, '--out')
-  const fleet = createFleet({
-    drones: options.drones,
-    rateHz: options.rate,
-    seed: options.seed,
-    startTimeMs: parseStartTime(options.startTime),
-  })
+  const fleet = createFleet({ ...fleetOptions(options), startTimeMs: parseStartTime(options.startTime) })
   const ticks = samplesPerDrone({ duration, rate: options.rate })
   const records = ticks * fleet.droneIds.length
+  const faulty: Record<string, number> = {}
   const out = await openOutput(file)
   let chunk = ''
   let lastProgress = performance.now()
   for (let tick = 0; tick < ticks; tick++) {
-    for (const record of fleet.nextTick()) chunk += toDatasetLine(record) + '\n'
+    for (const { record, label, fault } of fleet.nextTick()) {
+      chunk += toDatasetLine(record, label, fault) + '\n'
+      if (fault) faulty[fault] = (faulty[fault] ?? 0) + 1
+    }
     if (chunk.length < GENERATE_CHUNK_CHARS) continue
     if (!out.write(chunk)) await once(out, 'drain')
     chunk = ''
@@ -248,6 +257,9 @@ async function generate(args: string[]): Promise<number> {
       rate_hz: options.rate,
       duration_s: duration,
       seed: options.seed,
+      profile: options.profile,
+      faults: options.faults,
+      faulty_records: faulty,
     },
     `wrote ${records} records to ${file}`,
   )

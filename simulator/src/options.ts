@@ -4,10 +4,31 @@
  */
 import { DEFAULT_CERTS_DIR } from '@drone-pipeline/shared/tls.ts'
 import { ConfigError, type CommandSpec, type OptionSpecs } from '@drone-pipeline/shared/cli.ts'
+import {
+  DEFAULT_FAULTS_PER_HOUR,
+  FAULT_CATALOGUE,
+  FAULT_TYPES,
+  faultWindow,
+  groupOf,
+  isSensor,
+  magnitudeUnit,
+  MAX_FAULTS_PER_HOUR,
+  SENSOR_FIELDS,
+  SENSOR_GROUPS,
+  WARMUP_S,
+  type FaultPlan,
+  type FaultRequest,
+  type PlannedFault,
+  type FaultType,
+  type Range,
+  type Sensor,
+  type SensorGroup,
+} from './faults.ts'
+import { FLIGHT_PROFILES, type FlightProfile, type FlightProfileName } from './flight.ts'
 
 const USAGE = 'npm run simulator --'
 
-const fleetOptions = {
+export const fleetOptionSpecs = {
   drones: {
     type: 'int',
     default: 10,
@@ -28,9 +49,63 @@ const fleetOptions = {
     type: 'int',
     default: 42,
     env: 'SIM_SEED',
-    description: 'random seed: the same seed flies the same missions',
+    description: 'random seed: the same seed flies the same missions and injects the same faults',
+  },
+  profile: {
+    type: 'string',
+    default: 'survey',
+    choices: Object.keys(FLIGHT_PROFILES),
+    env: 'SIM_PROFILE',
+    description: 'the kind of missions the drones fly (see above)',
+  },
+  faults: {
+    type: 'string',
+    default: 'none',
+    env: 'SIM_FAULTS',
+    description: 'sensor faults to inject, labeled in the dataset (see above)',
   },
 } satisfies OptionSpecs
+
+const PROFILE_HELP: Record<FlightProfileName, string> = {
+  survey: 'mapping around home: 4-15 m/s, 20-120 m, 3-5 waypoints, one hover at the end',
+  delivery: 'parcel drops: 12-20 m/s, 80-120 m, 1-2 legs of 500 m to 2 km, a short hover at the drop',
+  inspection: 'close inspection: 1-4 m/s, 5-30 m, 4-8 short legs, a hover and camera pan at every waypoint',
+}
+
+const formatRange = ([min, max]: Range, unit: string): string =>
+  unit === '×' ? `×${min}..${max}` : `${min}..${max} ${unit}`
+
+/** One line per fault type: its durations, and the sensors it hits with the range of its magnitude on each. */
+export function formatFaultCatalogue(): string[] {
+  return FAULT_TYPES.map((type) => {
+    const kind = FAULT_CATALOGUE[type]
+    const duration = `dur ${formatRange(kind.durationS, 's')} (default ${kind.defaultDurationS})`
+    const ranges = Object.entries(kind.sensors)
+    const sensors = ranges.every(([, range]) => range === null)
+      ? `sensor ${ranges.map(([group]) => group).join(', ')} (no mag)`
+      : `mag on ${ranges.map(([group, range]) => `${group} ${formatRange(range!, magnitudeUnit(type, group as SensorGroup))}`).join(', ')}`
+    return `${type.padEnd(12)}${duration}; ${sensors}`
+  })
+}
+
+const FAULT_ITEM = '<type>@<drone_id>:t=<s>[:dur=<s>][:sensor=<name>][:mag=<x>]'
+
+const FLEET_HELP = [
+  '',
+  'Flight profiles (--profile):',
+  ...Object.entries(PROFILE_HELP).map(([name, text]) => `  ${name.padEnd(12)}${text}`),
+  '',
+  'Faults (--faults; docs/fault-catalogue.md): records a fault affects get label 1 and fault <type>.',
+  '  none                  healthy flight (default)',
+  `  random[:<per hour>]   faults at random times on every drone, ${DEFAULT_FAULTS_PER_HOUR} per drone-hour unless`,
+  `                        given (at most ${MAX_FAULTS_PER_HOUR}); none in the first ${WARMUP_S} s, healthy gaps between them`,
+  `  ${FAULT_ITEM}[,...]`,
+  "                        explicit faults; t and dur in seconds since the drone's first sample",
+  '  sensors: accel, gyro (an axis at random), accel_x|y|z, gyro_x|y|z, altitude, velocity, gps',
+  '  a left-out sensor or mag is drawn from the seed; a negative mag offsets a scalar sensor downwards',
+  ...formatFaultCatalogue().map((line) => `  ${line}`),
+  '  e.g. spike@drone-0002:t=60:sensor=gyro_x:mag=2,freeze@drone-0003:t=120:dur=10:sensor=altitude',
+].join('\n')
 
 const publishingOptions = {
   mqttUrl: {
@@ -80,9 +155,10 @@ export const runSpec = {
   usage: `${USAGE} run`,
   summary:
     'Flies a fleet of simulated drones and publishes their telemetry to MQTT (QoS 1, one connection per drone), ' +
-    'paced by the wall clock. Stops after --duration or --count, or on Ctrl-C.',
+    'paced by the wall clock. Stops after --duration or --count, or on Ctrl-C.\n' +
+    FLEET_HELP,
   options: {
-    ...fleetOptions,
+    ...fleetOptionSpecs,
     duration: { type: 'number', min: 0, description: 'seconds to run (default: until Ctrl-C; 0 = forever)' },
     count: { type: 'int', min: 1, description: 'stop after this many messages per drone' },
     datasetOut: { type: 'string', description: 'also write every published record to this labeled dataset' },
@@ -95,9 +171,11 @@ export const DEFAULT_START_TIME = '2025-01-01T00:00:00Z'
 
 export const generateSpec = {
   usage: `${USAGE} generate`,
-  summary: 'Simulates the fleet without a broker, as fast as possible, and writes a labeled JSONL dataset.',
+  summary:
+    'Simulates the fleet without a broker, as fast as possible, and writes a labeled JSONL dataset.\n' +
+    FLEET_HELP,
   options: {
-    ...fleetOptions,
+    ...fleetOptionSpecs,
     duration: { type: 'number', min: 0.001, description: 'simulated seconds (required)' },
     out: { type: 'string', description: 'dataset file to write (required)' },
     startTime: {
@@ -183,4 +261,129 @@ export function expectPositionals(positionals: string[], names: readonly string[
 export function samplesPerDrone(options: { count?: number; duration?: number; rate: number }): number {
   const byDuration = options.duration ? Math.ceil(options.duration * options.rate - 1e-9) : Infinity
   return Math.min(options.count ?? Infinity, byDuration)
+}
+
+export const flightProfile = (name: string): FlightProfile => FLIGHT_PROFILES[name as FlightProfileName]
+
+const faultsError = (message: string): ConfigError => new ConfigError(`--faults: ${message}`)
+
+function parseNumber(text: string, what: string): number {
+  const value = Number(text)
+  if (text.trim() === '' || !Number.isFinite(value))
+    throw faultsError(`${what} must be a number, got "${text}"`)
+  return value
+}
+
+function checkRange(value: number, range: Range, unit: string, what: string): void {
+  if (value < range[0] || value > range[1])
+    throw faultsError(`${what} is outside ${formatRange(range, unit)}`)
+}
+
+const SENSOR_NAMES: readonly string[] = [...SENSOR_GROUPS, ...Object.keys(SENSOR_FIELDS)]
+const groupOfTarget = (target: Sensor | SensorGroup): SensorGroup =>
+  isSensor(target) ? groupOf(target) : target
+
+/** `mag`, checked against the range of the named sensor, or when none is named, the range all the type's sensors share. */
+function parseMagnitude(mag: string, request: FaultRequest, item: string): number {
+  const { type, sensor } = request
+  const groups = sensor
+    ? [groupOfTarget(sensor)]
+    : (Object.keys(FAULT_CATALOGUE[type].sensors) as SensorGroup[])
+  const ranges = new Set(groups.map((group) => FAULT_CATALOGUE[type].sensors[group]))
+  const [range] = ranges
+  if (!range) throw faultsError(`"${item}": ${type} takes no mag`)
+  if (ranges.size > 1) throw faultsError(`"${item}": mag needs a sensor=, as its unit depends on the sensor`)
+  const magnitude = parseNumber(mag, `"${item}": mag`)
+  const what = sensor ? `${type} on ${groups[0]}` : type
+  // Only an offset on a scalar sensor has a sign; a GPS offset has a bearing, a noise factor none.
+  const signed = (type === 'spike' || type === 'drift') && !groups.includes('gps')
+  if (magnitude < 0 && !signed) throw faultsError(`"${item}": mag must be positive for ${what}`)
+  checkRange(Math.abs(magnitude), range, magnitudeUnit(type, groups[0]!), `"${item}": mag=${mag} for ${what}`)
+  return magnitude
+}
+
+function parseFaultItem(item: string, droneIds: readonly string[]): PlannedFault {
+  const [head = '', ...params] = item.split(':')
+  const at = head.indexOf('@')
+  if (at < 0) throw faultsError(`"${item}" is not ${FAULT_ITEM}`)
+  const type = head.slice(0, at) as FaultType
+  const droneId = head.slice(at + 1)
+  if (!FAULT_TYPES.includes(type))
+    throw faultsError(`"${item}": unknown fault type "${type}" (expected ${FAULT_TYPES.join(', ')})`)
+  if (!droneIds.includes(droneId)) {
+    const fleet = `${droneIds[0]}..${droneIds[droneIds.length - 1]}`
+    throw faultsError(`"${item}": "${droneId}" is not a drone of the fleet (${fleet})`)
+  }
+  const kind = FAULT_CATALOGUE[type]
+  const values = new Map<string, string>()
+  for (const param of params) {
+    const separator = param.indexOf('=')
+    const key = param.slice(0, separator)
+    if (separator < 0) throw faultsError(`"${item}": "${param}" is not key=value`)
+    if (!['t', 'dur', 'sensor', 'mag'].includes(key))
+      throw faultsError(`"${item}": unknown parameter "${key}" (expected t, dur, sensor, mag)`)
+    if (values.has(key)) throw faultsError(`"${item}": ${key} is given twice`)
+    values.set(key, param.slice(separator + 1))
+  }
+  const t = values.get('t')
+  if (t === undefined) throw faultsError(`"${item}": t=<seconds> is required`)
+  const startS = parseNumber(t, `"${item}": t`)
+  if (startS < 0) throw faultsError(`"${item}": t must be at least 0, got ${t}`)
+  const request: PlannedFault = {
+    droneId,
+    type,
+    startS,
+    durationS: kind.defaultDurationS,
+  }
+  const dur = values.get('dur')
+  if (dur !== undefined) {
+    request.durationS = parseNumber(dur, `"${item}": dur`)
+    checkRange(request.durationS, kind.durationS, 's', `"${item}": dur=${dur} for ${type}`)
+  }
+  const sensor = values.get('sensor')
+  if (sensor !== undefined) {
+    if (!SENSOR_NAMES.includes(sensor))
+      throw faultsError(`"${item}": unknown sensor "${sensor}" (expected ${SENSOR_NAMES.join(', ')})`)
+    request.sensor = sensor as Sensor | SensorGroup
+    if (!(groupOfTarget(request.sensor) in kind.sensors)) {
+      const allowed = Object.keys(kind.sensors).join(', ')
+      throw faultsError(`"${item}": ${type} cannot hit ${sensor} (it hits ${allowed})`)
+    }
+  }
+  const mag = values.get('mag')
+  if (mag !== undefined) request.magnitude = parseMagnitude(mag, request, item)
+  return request
+}
+
+/**
+ * The --faults option into a plan for a fleet of `droneIds` sampled at `rateHz`. Explicit faults on one
+ * drone may not share a sample: each record carries a single fault label.
+ */
+export function parseFaults(text: string, droneIds: readonly string[], rateHz: number): FaultPlan {
+  if (text === 'none') return { kind: 'none' }
+  const random = /^random(?::(.*))?$/.exec(text)
+  if (random) {
+    const perHour = random[1] === undefined ? DEFAULT_FAULTS_PER_HOUR : Number(random[1])
+    if (!(perHour > 0 && perHour <= MAX_FAULTS_PER_HOUR))
+      throw faultsError(
+        `"${text}": faults per drone-hour must be a number above 0 and at most ${MAX_FAULTS_PER_HOUR}`,
+      )
+    return { kind: 'random', perHour }
+  }
+  const faults = text.split(',').map((item, i) => {
+    if (item === '') throw faultsError(`fault ${i + 1} of "${text}" is empty`)
+    return { item, ...parseFaultItem(item, droneIds) }
+  })
+  const byStart = [...faults].sort((a, b) => a.startS - b.startS)
+  for (const [i, fault] of byStart.entries()) {
+    const clash = byStart
+      .slice(0, i)
+      .find(
+        (earlier) =>
+          earlier.droneId === fault.droneId &&
+          faultWindow(earlier, rateHz).end > faultWindow(fault, rateHz).first,
+      )
+    if (clash) throw faultsError(`"${clash.item}" and "${fault.item}" overlap on ${fault.droneId}`)
+  }
+  return { kind: 'list', faults: faults.map(({ item: _item, ...request }) => request) }
 }

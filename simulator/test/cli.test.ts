@@ -8,8 +8,10 @@ import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, parseCommand } from '@drone-pipeline/shared/cli.ts'
 import { readDataset } from '@drone-pipeline/shared/dataset.ts'
+import { FAULT_TYPES } from '../src/faults.ts'
 import {
   expectPositionals,
+  formatFaultCatalogue,
   generateSpec,
   parseStartTime,
   replaySpec,
@@ -30,6 +32,8 @@ describe('command options', () => {
     assert.equal(options.metricsPort, 0)
     assert.equal(options.connectTimeout, 10)
     assert.equal(options.duration, undefined)
+    assert.equal(options.profile, 'survey')
+    assert.equal(options.faults, 'none')
     assert.equal(parseCommand(replaySpec, ['data.jsonl'], {}).options.speed, 1)
   })
 
@@ -50,6 +54,7 @@ describe('command options', () => {
       [['--drones', '2.5'], /--drones must be a whole number/],
       [['--count', '0'], /--count must be at least 1/],
       [['--metrics-port', '70000'], /--metrics-port must be at most 65535/],
+      [['--profile', 'racing'], /--profile must be one of survey, delivery, inspection, got "racing"/],
       [['--bogus'], /Unknown option '--bogus'/],
     ]
     for (const [argv, message] of cases)
@@ -164,6 +169,74 @@ describe('simulator command line', () => {
       assert.equal(rows[0]!.timestamp, Date.parse('2025-01-01T00:00:00Z'))
     } finally {
       fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('generates the same faults for a seed, byte for byte, and leaves the rest of the flight as it was', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'simulator-cli-'))
+    const generate = async (name: string, faults: string) => {
+      const file = path.join(dir, name)
+      const args = ['generate', '--drones', '2', '--rate', '5', '--duration', '600', '--seed', '5']
+      const outcome = await simulator([...args, '--faults', faults, '--profile', 'inspection', '--out', file])
+      assert.equal(outcome.code, 0, outcome.stderr)
+      return fs.readFileSync(file, 'utf8').split('\n')
+    }
+    try {
+      const [faulty, again, healthy] = await Promise.all([
+        generate('faulty.jsonl', 'random:60'),
+        generate('again.jsonl', 'random:60'),
+        generate('healthy.jsonl', 'none'),
+      ])
+      assert.deepEqual(again, faulty)
+      assert.equal(faulty.length, healthy.length)
+      const rows = faulty
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as { label: number; fault: string | null })
+      const labeled = rows.filter((row) => row.label === 1)
+      assert.ok(labeled.length > 100, `${labeled.length} faulty records`)
+      assert.ok(
+        labeled.every((row) => (FAULT_TYPES as readonly (string | null)[]).includes(row.fault)),
+        'each faulty record names its fault',
+      )
+      for (const [i, row] of rows.entries()) {
+        if (row.label === 0) assert.equal(faulty[i], healthy[i], `line ${i + 1} is the healthy record`)
+        else assert.notEqual(faulty[i], healthy[i])
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('rejects a bad --faults spec with one line naming the bad part, exit code 2', async () => {
+    const outcome = await simulator([
+      'generate',
+      '--duration',
+      '1',
+      '--out',
+      'never.jsonl',
+      '--faults',
+      'spike@drone-0042:t=5',
+    ])
+    assert.equal(outcome.code, 2)
+    assert.match(
+      outcome.stderr,
+      /^error: --faults: "spike@drone-0042:t=5": "drone-0042" is not a drone of the fleet \(drone-0001..drone-0010\)\n/,
+    )
+    assert.doesNotMatch(outcome.stderr, /\n\s+at /)
+    assert.ok(!fs.existsSync('never.jsonl'), 'nothing written')
+  })
+
+  it('documents the --faults grammar and the profiles in --help', async () => {
+    for (const command of ['run', 'generate']) {
+      const outcome = await simulator([command, '--help'])
+      assert.equal(outcome.code, 0)
+      for (const text of [
+        'random[:<per hour>]',
+        '<type>@<drone_id>:t=<s>',
+        ...formatFaultCatalogue(),
+        'inspection  ',
+      ])
+        assert.ok(outcome.stdout.includes(text), `${command} --help shows ${text}`)
     }
   })
 

@@ -10,13 +10,16 @@ import {
   type DroneTelemetry,
 } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
 import { createFleet, FLEET_CENTRE, type FleetOptions } from '../src/fleet.ts'
+import { FLIGHT_PROFILES } from '../src/flight.ts'
 
 const START = Date.parse('2025-06-01T12:00:00Z')
 const OPTIONS: FleetOptions = { drones: 3, rateHz: 10, seed: 42, startTimeMs: START }
 
 function ticks(options: FleetOptions, count: number): DroneTelemetry[] {
   const fleet = createFleet(options)
-  return Array.from({ length: count }, () => fleet.nextTick()).flat()
+  return Array.from({ length: count }, () => fleet.nextTick())
+    .flat()
+    .map((sample) => sample.record)
 }
 
 describe('fleet', () => {
@@ -39,7 +42,7 @@ describe('fleet', () => {
 
   it('keeps sample times on the rate grid without drift, publish time in µs', () => {
     const fleet = createFleet({ ...OPTIONS, drones: 1, rateHz: 3 })
-    const samples = Array.from({ length: 3001 }, () => fleet.nextSample('drone-0001'))
+    const samples = Array.from({ length: 3001 }, () => fleet.nextSample('drone-0001').record)
     assert.equal(samples[3000]!.timestamp, START + 1_000_000)
     assert.equal(samples[1]!.timestamp, START + 333)
     for (const s of samples) assert.equal(s.publish_timestamp, s.timestamp * 1000)
@@ -78,10 +81,19 @@ describe('fleet', () => {
 
   it('gives each drone its own random streams, whatever order drones are sampled in', () => {
     const fleet = createFleet(OPTIONS)
-    const alone = Array.from({ length: 600 }, () => fleet.nextSample('drone-0002'))
+    const alone = Array.from({ length: 600 }, () => fleet.nextSample('drone-0002').record)
     assert.deepEqual(
       alone,
       records.filter((r) => r.drone_id === 'drone-0002'),
+    )
+  })
+
+  it('flies the profile it is given, survey unless told', () => {
+    assert.deepEqual(ticks({ ...OPTIONS, profile: FLIGHT_PROFILES.survey }, 600), records)
+    const delivery = ticks({ ...OPTIONS, profile: FLIGHT_PROFILES.delivery }, 600)
+    assert.notDeepEqual(
+      delivery.map((r) => r.altitude),
+      records.map((r) => r.altitude),
     )
   })
 

@@ -4,10 +4,12 @@ import { createRandom } from '@drone-pipeline/shared/random.ts'
 import {
   createFlight,
   createSensors,
+  FLIGHT_PROFILES,
   GRAVITY,
   metresPerDegree,
   offsetGeoPoint,
   wrapAngle,
+  type FlightProfile,
   type FlightState,
   type GeoPoint,
   type Measurements,
@@ -23,9 +25,9 @@ interface Sample {
 }
 
 /** One drone sampled at RATE_HZ for `seconds`: long enough for whole missions with the seeds used here. */
-function fly(seed: number, seconds: number): Sample[] {
+function fly(seed: number, seconds: number, profile?: FlightProfile): Sample[] {
   const random = createRandom(seed)
-  const flight = createFlight(random.fork('flight'))
+  const flight = createFlight(random.fork('flight'), profile)
   const sensors = createSensors(HOME, random.fork('sensors'))
   const samples: Sample[] = []
   for (let k = 0; k < seconds * RATE_HZ; k++) {
@@ -64,6 +66,11 @@ function haversine(a: GeoPoint, b: GeoPoint): number {
 
 const samples = fly(1, 1200)
 const inPhase = (phase: FlightState['phase']) => samples.filter((s) => s.truth.phase === phase)
+const profileFlights = {
+  survey: samples,
+  delivery: fly(1, 1200, FLIGHT_PROFILES.delivery),
+  inspection: fly(1, 1200, FLIGHT_PROFILES.inspection),
+}
 
 describe('flight missions', () => {
   it('takes off, flies, hovers, returns and lands, then starts again', () => {
@@ -106,22 +113,73 @@ describe('flight missions', () => {
     )
   })
 
-  it('moves smoothly: bounded acceleration and jerk', () => {
-    for (let k = 1; k < samples.length; k++) {
-      const [a, b] = [samples[k - 1]!.truth, samples[k]!.truth]
-      assert.ok(
-        Math.hypot(b.aEast, b.aNorth) <= 3 + 1e-9 && Math.abs(b.aUp) <= 2 + 1e-9,
-        `acceleration at ${b.time}`,
-      )
-      if (b.phase === 'ground') continue // touchdown stops the drone in one step, like real contact
-      const jerk = Math.hypot(b.aEast - a.aEast, b.aNorth - a.aNorth, b.aUp - a.aUp) / PERIOD
-      assert.ok(jerk <= 7.1, `jerk ${jerk} at ${b.time}`)
+  it('moves smoothly: bounded acceleration and jerk, in every profile', () => {
+    for (const [name, flown] of Object.entries(profileFlights)) {
+      for (let k = 1; k < flown.length; k++) {
+        const [a, b] = [flown[k - 1]!.truth, flown[k]!.truth]
+        assert.ok(
+          Math.hypot(b.aEast, b.aNorth) <= 3 + 1e-9 && Math.abs(b.aUp) <= 2 + 1e-9,
+          `${name}: acceleration at ${b.time}`,
+        )
+        if (b.phase === 'ground') continue // touchdown stops the drone in one step, like real contact
+        const jerk = Math.hypot(b.aEast - a.aEast, b.aNorth - a.aNorth, b.aUp - a.aUp) / PERIOD
+        assert.ok(jerk <= 7.1, `${name}: jerk ${jerk} at ${b.time}`)
+      }
     }
   })
 
   it('is deterministic for a seed and differs between seeds', () => {
     assert.deepEqual(fly(1, 60), samples.slice(0, 600))
     assert.notDeepEqual(fly(2, 60), samples.slice(0, 600))
+  })
+})
+
+describe('flight profiles', () => {
+  const hourLong = Object.fromEntries(
+    Object.entries(FLIGHT_PROFILES).map(([name, profile]) => [name, fly(2, 3600, profile)]),
+  )
+  const horizontalSpeed = (s: Sample) => Math.hypot(s.truth.vEast, s.truth.vNorth)
+  const cruising = (name: string) => hourLong[name]!.filter((s) => s.truth.phase === 'cruise')
+
+  it('cruises at the profile’s speeds and heights, within its mission radius', () => {
+    for (const [name, profile] of Object.entries(FLIGHT_PROFILES)) {
+      const speeds = cruising(name).map(horizontalSpeed)
+      const fastest = Math.max(...speeds)
+      const [slowest, top] = profile.cruiseSpeed
+      assert.ok(fastest > slowest && fastest <= top + 0.01, `${name}: fastest cruise ${fastest} m/s`)
+      const hovering = hourLong[name]!.filter((s) => s.truth.phase === 'hover').map((s) => s.truth.up)
+      const [low, high] = profile.waypointAltitudeM
+      assert.ok(
+        Math.min(...hovering) > low - 1 && Math.max(...hovering) < high + 1,
+        `${name}: hovers between ${Math.min(...hovering)} and ${Math.max(...hovering)} m`,
+      )
+      const farthest = Math.max(...hourLong[name]!.map((s) => Math.hypot(s.truth.east, s.truth.north)))
+      assert.ok(farthest < profile.missionRadiusM * 1.05, `${name}: ${farthest} m from home`)
+    }
+  })
+
+  it('flies delivery faster and higher than survey, and inspection slower and lower', () => {
+    const typical = (name: string, read: (s: Sample) => number) => median(cruising(name).map(read))
+    const speed = (name: string) => typical(name, horizontalSpeed)
+    const height = (name: string) => typical(name, (s) => s.truth.up)
+    assert.ok(speed('delivery') > speed('survey') && speed('survey') > speed('inspection'), 'speeds')
+    assert.ok(height('delivery') > height('survey') && height('survey') > height('inspection'), 'heights')
+  })
+
+  it('hovers at every waypoint when inspecting, only at the last one otherwise', () => {
+    for (const [name, profile] of Object.entries(FLIGHT_PROFILES)) {
+      const phases = hourLong[name]!.map((s) => s.truth.phase).filter(
+        (p, i, all) => i === 0 || p !== all[i - 1],
+      )
+      const missions = phases.join(' ').split('takeoff').slice(1, -1)
+      assert.ok(missions.length >= 3, `${name}: ${missions.length} whole missions`)
+      for (const mission of missions) {
+        const hovers = mission.split(' ').filter((p) => p === 'hover').length
+        if (profile.hoverAtEveryWaypoint)
+          assert.ok(hovers >= profile.waypoints[0], `${name}: ${hovers} hovers`)
+        else assert.equal(hovers, 1, `${name}: ${mission}`)
+      }
+    }
   })
 })
 
