@@ -93,7 +93,7 @@ const log: Log = (message) => console.log(`[runner] ${message}`)
 const ANOMALY_PREFIX = 'Anomaly detected in message from drone_id:'
 
 /** The order processes start in; they stop in reverse. */
-const START_ORDER = ['mosquitto', 'kafka', 'gateway', 'anomaly-detector', 'simulator']
+const START_ORDER = ['mosquitto', 'kafka', 'prometheus', 'gateway', 'anomaly-detector', 'simulator']
 
 /** The status line reads every /metrics as Prometheus would, with Prometheus's certificate. */
 function statusSampler(config: StackConfig): StatusSampler {
