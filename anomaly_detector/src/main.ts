@@ -232,7 +232,7 @@ async function processRecord({ record, message }: Consumed, late: boolean): Prom
   predictionsOut?.write(
     JSON.stringify({ ...prediction, features: undefined, latency_ms: Number(latencyMs.toFixed(3)) }) + '\n',
   )
-  metrics.consumed.inc()
+  metrics.scored(record.drone_id)
   metrics.latency.observe(latencyMs / 1000)
   metrics.processing.observe((performance.now() - started) / 1000)
   offsets.processed(message)

@@ -39,17 +39,22 @@ export function createDetectorMetrics({ sequencerStats, consumerLag }: DetectorM
   for (const sensor of SENSOR_GROUPS) anomalies.inc({ sensor }, 0)
   const droneAnomalies = new Counter({
     name: 'detector_drone_anomalies_total',
-    help: 'Records scored as anomalies, by drone; a drone appears with its first anomaly.',
+    help: 'Records scored as anomalies, by drone (one series per drone seen: bounded by the fleet).',
     labelNames: ['drone_id'] as const,
+    registers: [registry],
+  })
+  const consumed = new Counter({
+    name: 'detector_messages_consumed_total',
+    help: 'Records consumed from telemetry-validated and scored.',
     registers: [registry],
   })
   return {
     registry,
-    consumed: new Counter({
-      name: 'detector_messages_consumed_total',
-      help: 'Records consumed from telemetry-validated and scored.',
-      registers: [registry],
-    }),
+    /** Counts a scored record; its drone's anomaly series starts at 0, so a first anomaly shows in rate(). */
+    scored(droneId: string): void {
+      consumed.inc()
+      droneAnomalies.inc({ drone_id: droneId }, 0)
+    },
     /** Counts an anomaly reported for a drone, labelled by what its top features point at. */
     anomaly(droneId: string, topFeatureNames: readonly string[]): void {
       anomalies.inc({ sensor: faultGuess(topFeatureNames) })
