@@ -38,7 +38,7 @@ import {
   type Log,
 } from './stack.ts'
 import { prometheusApi } from './prometheus.ts'
-import { formatStatus, formatSummary, readLiveFigures, readTotals } from './status.ts'
+import { allScored, formatStatus, formatSummary, readLiveFigures, readTotals } from './status.ts'
 import { sleep } from '@drone-pipeline/shared/retry.ts'
 
 const FLEET_OPTIONS = {
@@ -153,7 +153,7 @@ async function start(argv: string[]): Promise<number> {
     // Let what was published reach the detector, and Prometheus scrape it, before the final count.
     let counts = await readTotals(prometheus)
     const drainDeadline = Date.now() + 20_000
-    while ((counts?.scored ?? 0) < (counts?.validated ?? 1) && Date.now() < drainDeadline) {
+    while (!allScored(counts, published) && Date.now() < drainDeadline) {
       await sleep(1000)
       counts = await readTotals(prometheus)
     }

@@ -8,9 +8,9 @@ import { queryPrometheus, type InstantSample, type PrometheusApi } from './prome
 
 /** The live figures: recorded series of deploy/prometheus/rules/pipeline.yml, and `up`. */
 export const STATUS_QUERIES = {
-  throughput: 'stage:pipeline_messages:rate1m',
-  latency: 'pipeline:end_to_end_latency_seconds:quantile_rate1m',
-  anomalyRatio: 'pipeline:anomaly_ratio:rate1m',
+  throughput: 'stage:pipeline_messages:rate30s',
+  latency: 'pipeline:end_to_end_latency_seconds:quantile_rate30s',
+  anomalyRatio: 'pipeline:anomaly_ratio:rate30s',
   lag: 'pipeline:consumer_lag_messages:sum',
   up: 'up',
 } as const
@@ -30,9 +30,9 @@ const SHOWN_STAGES = ['published', 'validated', 'rejected', 'scored'] as const
 type Results<Q> = Record<keyof Q, InstantSample[]>
 
 export interface LiveFigures {
-  /** Messages per second over the last minute, by stage. */
+  /** Messages per second over the last 30 seconds, by stage. */
   rates: Partial<Record<(typeof SHOWN_STAGES)[number], number>>
-  /** Share of scored records that were anomalous, last minute. */
+  /** Share of scored records that were anomalous, last 30 seconds. */
   anomalyRatio?: number
   p95Ms?: number
   p99Ms?: number
@@ -89,6 +89,17 @@ export function totals(results: Results<typeof SUMMARY_QUERIES>): Totals {
     anomalous: known(results.anomalous),
     p95Ms: ms(known(results.p95)),
   }
+}
+
+/**
+ * Whether the counts show every message the fleet published through the gateway and every valid
+ * one scored. Prometheus scrapes each service at its own moment, so one service's count can be
+ * fresher than another's: only counts that reach the fleet's own total are final.
+ */
+export function allScored(t: Totals | undefined, published: number | undefined): boolean {
+  if (t?.validated === undefined || t.scored === undefined) return false
+  const gatewayDone = published === undefined || t.validated + (t.rejected ?? 0) >= published
+  return gatewayDone && t.scored >= t.validated
 }
 
 /** Runs each query; undefined when Prometheus does not answer. */

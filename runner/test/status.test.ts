@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { InstantSample } from '../src/prometheus.ts'
 import {
+  allScored,
   formatStatus,
   formatSummary,
   liveFigures,
@@ -117,5 +118,20 @@ describe('the summary', () => {
       formatSummary({}, undefined, 0),
       '0s | published - | validated - | rejected - | scored - | anomalous - | e2e p95 -',
     )
+  })
+})
+
+describe('allScored', () => {
+  it('waits until the gateway has seen all the fleet published and the detectors scored all that was valid', () => {
+    assert.equal(
+      allScored({ validated: 1540, rejected: 0, scored: 1600 }, 1600),
+      false,
+      'a stale gateway count',
+    )
+    assert.equal(allScored({ validated: 1595, rejected: 5, scored: 1590 }, 1600), false, 'still scoring')
+    assert.equal(allScored({ validated: 1595, rejected: 5, scored: 1595 }, 1600), true)
+    assert.equal(allScored({ validated: 10, scored: 10 }, undefined), true, 'without the fleet summary')
+    assert.equal(allScored({}, 0), false, 'no counts yet')
+    assert.equal(allScored(undefined, 0), false, 'Prometheus away')
   })
 })
