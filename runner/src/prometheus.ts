@@ -86,7 +86,7 @@ export function prometheusSettings(config: StackConfig): PrometheusSettings {
 }
 
 /** Where a run keeps its rendered config files. */
-export function prometheusFiles(config: StackConfig) {
+function prometheusFiles(config: StackConfig) {
   const dir = path.join(config.runDir, 'prometheus')
   return {
     dir,
@@ -146,7 +146,14 @@ export async function queryPrometheus(api: PrometheusApi, expr: string): Promise
   if (body.data.resultType !== 'vector') {
     throw new PrometheusQueryError(`${expr} is a ${body.data.resultType}, not an instant vector`)
   }
-  return body.data.result.map((r) => ({ labels: r.metric, value: Number(r.value[1]) }))
+  return body.data.result.map((r) => ({ labels: r.metric, value: sampleValue(r.value[1]) }))
+}
+
+/** A sample value as the API writes it: Go's float formatting, with +Inf and -Inf. */
+function sampleValue(text: string): number {
+  if (text === '+Inf') return Infinity
+  if (text === '-Inf') return -Infinity
+  return Number(text)
 }
 
 export async function startPrometheus(
