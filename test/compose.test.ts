@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import fs from 'node:fs'
 import { isBuiltin } from 'node:module'
+import os from 'node:os'
 import path from 'node:path'
 import { test } from 'node:test'
 import { AclOperations, ResourceTypes } from '@platformatic/kafka'
@@ -27,15 +28,18 @@ import {
   type IdentitySpec,
 } from '../runner/src/certs.ts'
 import { DEFAULT_PORTS, STACK_OPTIONS } from '../runner/src/config.ts'
-import { DOCKER_COMPOSE, kafkaVersion } from '../runner/src/install.ts'
+import { DOCKER_COMPOSE, kafkaVersion, PROMTOOL } from '../runner/src/install.ts'
 import { SERVICE_ACLS } from '../runner/src/kafka.ts'
 import { TRAINING_FLIGHT } from '../runner/src/stack.ts'
 import { runSpec as SIMULATOR_RUN } from '../simulator/src/options.ts'
+import { dashboardPanels, readDashboard } from './observability-files.ts'
 
 const COMPOSE_FILE = path.join(REPO_ROOT, 'docker-compose.yml')
 const MOSQUITTO_CONF = path.join(DEPLOY_DIR, 'mosquitto', 'mosquitto.conf')
 const SERVER_PROPERTIES = path.join(DEPLOY_DIR, 'kafka', 'server.properties')
 const PROMETHEUS_YML = path.join(DEPLOY_DIR, 'prometheus', 'prometheus.yml')
+const PROMETHEUS_RULES = path.join(DEPLOY_DIR, 'prometheus', 'rules')
+const PROMETHEUS_WEB_YML = path.join(DEPLOY_DIR, 'prometheus', 'web.yml')
 
 /** Where `npm run certs` writes (runner/src/certs.ts); compose mounts from ./certs. */
 const CERTS_DIR = path.join(REPO_ROOT, 'certs')
@@ -59,7 +63,7 @@ const TOPOLOGY = [
 ]
 
 /** Host ports of the services the native runner does not start (DESIGN.md, "default ports"). */
-const COMPOSE_ONLY_PORTS = { prometheus: 9090, grafana: 3000 }
+const COMPOSE_ONLY_PORTS = { grafana: 3000 }
 
 /** The image each Node service is built from: its own workspace's Dockerfile. */
 const DOCKERFILES: Record<string, string> = {
@@ -173,6 +177,15 @@ function mounts(svc: Service): Mount[] {
 function isInside(dir: string, file: string): boolean {
   const relative = path.relative(dir, file)
   return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative))
+}
+
+/** A mounted file, or every file under a mounted directory. */
+function filesUnder(source: string): string[] {
+  if (fs.statSync(source).isFile()) return [source]
+  return fs
+    .readdirSync(source, { recursive: true, encoding: 'utf8' })
+    .map((entry) => path.join(source, entry))
+    .filter((file) => fs.statSync(file).isFile())
 }
 
 /** Bind mounts of files from certs/. */
@@ -495,16 +508,15 @@ test('certificates are mounted file by file, read-only, only what `npm run certs
 
 test('a container holds only the certificates and keys it uses', () => {
   const boundary = (target: string) =>
-    new RegExp(`(^|[\\s'"=,])${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[\\s'",])`, 'm')
+    // A path stands alone, or in braces (Grafana's $__file{...}).
+    new RegExp(`(^|[\\s'"=,{])${target.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[\\s'",}])`, 'm')
   for (const [name, svc] of Object.entries(composeConfig().services)) {
     const vars = env(svc)
     const texts = [
       ...Object.values(vars),
       commandText(svc),
       healthcheckWords(svc).join(' '),
-      ...configMounts(name)
-        .filter((m) => fs.statSync(m.source).isFile())
-        .map((m) => fs.readFileSync(m.source, 'utf8')),
+      ...configMounts(name).flatMap((m) => filesUnder(m.source).map((file) => fs.readFileSync(file, 'utf8'))),
     ]
     // The simulator finds its files by layout under PIPELINE_CERTS_DIR.
     const certsDir = vars[SIMULATOR_RUN.options.certsDir.env]
@@ -701,6 +713,7 @@ test('published ports are on loopback only and are the native defaults', () => {
     gateway: DEFAULT_PORTS.gateway,
     'anomaly-detector': DEFAULT_PORTS.detector,
     simulator: DEFAULT_PORTS.simulatorMetrics,
+    prometheus: DEFAULT_PORTS.prometheus,
     ...COMPOSE_ONLY_PORTS,
   }
   for (const [name, port] of Object.entries(expected)) assert.equal(portOf(name).published, port, name)
@@ -708,7 +721,7 @@ test('published ports are on loopback only and are the native defaults', () => {
     assert.deepEqual(publishedPorts(service(name)), [], name)
 })
 
-test('no pipeline port is published in plaintext; only the Prometheus and Grafana UIs are plain HTTP', () => {
+test('no pipeline port is published in plaintext; only the Grafana UI is plain HTTP', () => {
   const listeners = listenerMap(kafkaSetting('listeners'))
   const protocols = protocolMap()
   const plain: string[] = []
@@ -723,7 +736,8 @@ test('no pipeline port is published in plaintext; only the Prometheus and Grafan
         // The Node services serve HTTPS only (shared/src/service-http.ts), given their TLS files.
         const vars = env(svc)
         tls = ('TLS_CERT' in vars && 'TLS_KEY' in vars) || SIMULATOR_RUN.options.certsDir.env in vars
-      } else tls = false
+      } else if (name === 'prometheus') tls = prometheusWebTls() !== undefined
+      else tls = false
       if (!tls) plain.push(`${name}:${port.published}`)
     }
   }
@@ -1038,12 +1052,38 @@ test('each image installs every package its code imports, and copies the code it
   assert.deepEqual([...new Set(problems)], [])
 })
 
-test('Prometheus scrapes every /metrics over HTTPS with its client certificate, with the deploy/ config', () => {
+/** The value of a `--flag=value` word of a service's command. */
+function commandFlag(name: string, flag: string): string | undefined {
+  return words(service(name).command)
+    .find((word) => word.startsWith(`${flag}=`))
+    ?.slice(flag.length + 1)
+}
+
+/** The host files Prometheus serves its UI and API with (web.yml), or undefined when it serves plain HTTP. */
+function prometheusWebTls(): { cert?: string; key?: string } | undefined {
+  const source = mountSource('prometheus', commandFlag('prometheus', '--web.config.file'))
+  if (!source) return undefined
+  const web = parse(fs.readFileSync(source, 'utf8')) as {
+    tls_server_config?: { cert_file?: string; key_file?: string }
+  }
+  const tls = web.tls_server_config
+  return (
+    tls && { cert: mountSource('prometheus', tls.cert_file), key: mountSource('prometheus', tls.key_file) }
+  )
+}
+
+test('Prometheus scrapes every /metrics over HTTPS with its client certificate, with the deploy/ config and rules', () => {
   assert.deepEqual(
     configMounts('prometheus').map((m) => [m.source, m.target]),
-    [[PROMETHEUS_YML, '/etc/prometheus/prometheus.yml']],
+    [
+      [PROMETHEUS_YML, '/etc/prometheus/prometheus.yml'],
+      [PROMETHEUS_RULES, '/etc/prometheus/rules'],
+      [PROMETHEUS_WEB_YML, '/etc/prometheus/web.yml'],
+    ],
   )
+  assert.equal(mountSource('prometheus', commandFlag('prometheus', '--config.file')), PROMETHEUS_YML)
   const config = parse(fs.readFileSync(PROMETHEUS_YML, 'utf8')) as {
+    rule_files: string[]
     scrape_configs: Array<{
       job_name: string
       scheme?: string
@@ -1057,6 +1097,9 @@ test('Prometheus scrapes every /metrics over HTTPS with its client certificate, 
       }
       static_configs: Array<{ targets: string[] }>
     }>
+  }
+  for (const glob of config.rule_files) {
+    assert.equal(mountSource('prometheus', path.posix.dirname(glob)), PROMETHEUS_RULES, `rule_files ${glob}`)
   }
   const client = tlsFilesFor(CERTS_DIR, METRICS_IDENTITY)
   const targets = config.scrape_configs.flatMap((job) => {
@@ -1081,32 +1124,95 @@ test('Prometheus scrapes every /metrics over HTTPS with its client certificate, 
     const identity = SERVICE_IDENTITIES.find((spec) => spec.hostNames?.includes(target.split(':')[0]!))
     assert.ok(identity?.usage.includes('serverAuth'), `no server certificate names ${target}`)
   }
+  const storage = commandFlag('prometheus', '--storage.tsdb.path')
+  assert.ok(
+    mounts(service('prometheus')).some((m) => !m.bind && m.target === storage),
+    `Prometheus keeps its data (${storage}) on a named volume`,
+  )
 })
 
-test('Grafana is provisioned from grafana-provisioning/ with the Prometheus datasource', () => {
+test('Prometheus serves its UI and API over HTTPS with its own certificate, which names its service', () => {
+  const own = tlsFilesFor(CERTS_DIR, METRICS_IDENTITY)
+  assert.deepEqual(prometheusWebTls(), { cert: own.cert, key: own.key })
+  const identity = SERVICE_IDENTITIES.find((spec) => spec.name === METRICS_IDENTITY)
+  assert.ok(identity?.usage.includes('serverAuth'), 'the prometheus certificate is a server certificate too')
+  assert.ok(identity?.hostNames?.includes('prometheus'), 'and names the compose service')
+})
+
+test("promtool accepts compose's Prometheus config, rules and web config as the container sees them", () => {
+  if (!fs.existsSync(PROMTOOL.binary)) {
+    assert.fail(`${PROMTOOL.binary} is missing: apt-get install ${PROMTOOL.pkg} (\`npm test\` installs it)`)
+  }
+  // Each container path that is a bind mount becomes its host path, longest first, so promtool
+  // finds the very certificates and rule files the container would.
+  const binds = mounts(service('prometheus'))
+    .filter((m) => m.bind)
+    .sort((a, b) => b.target.length - a.target.length)
+  const asOnHost = (file: string) =>
+    binds.reduce((text, m) => text.replaceAll(m.target, m.source), fs.readFileSync(file, 'utf8'))
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'compose-prometheus-'))
+  try {
+    const checks: Array<[string, string, string]> = [
+      ['config', '--config.file', 'prometheus.yml'],
+      ['web-config', '--web.config.file', 'web.yml'],
+    ]
+    for (const [check, flag, name] of checks) {
+      const source = mountSource('prometheus', commandFlag('prometheus', flag))
+      assert.ok(source, `prometheus has no ${flag} from a mounted file`)
+      const file = path.join(work, name)
+      fs.writeFileSync(file, asOnHost(source))
+      const result = spawnSync(PROMTOOL.binary, ['check', check, file], { encoding: 'utf8' })
+      assert.equal(result.status, 0, `promtool check ${check} ${name}:\n${result.stdout}${result.stderr}`)
+    }
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true })
+  }
+})
+
+test('Grafana is provisioned from grafana-provisioning/: the Prometheus datasource over HTTPS, the pipeline dashboard as home', () => {
   const provisioning = path.join(REPO_ROOT, 'grafana-provisioning')
   const mount = configMounts('grafana').find((m) => m.source === provisioning)
   assert.equal(mount?.target, '/etc/grafana/provisioning')
+  const inMount = (target: string) => {
+    const inside = path.posix.relative(mount!.target, target)
+    assert.ok(!inside.startsWith('..'), `${target} is outside the provisioning mount`)
+    const file = path.join(provisioning, inside)
+    assert.ok(fs.existsSync(file), `grafana-provisioning/${inside} does not exist`)
+    return file
+  }
 
   const datasources = parse(
     fs.readFileSync(path.join(provisioning, 'datasources', 'prometheus.yml'), 'utf8'),
   ) as {
-    datasources: Array<{ type: string; url: string }>
+    datasources: Array<{
+      type: string
+      uid: string
+      url: string
+      jsonData?: { tlsAuthWithCACert?: boolean; tlsSkipVerify?: boolean }
+      secureJsonData?: { tlsCACert?: string }
+    }>
   }
   const prometheus = datasources.datasources.find((d) => d.type === 'prometheus')
-  assert.equal(prometheus?.url, `http://prometheus:${portOf('prometheus').target}`)
+  assert.ok(prometheus, 'no Prometheus datasource')
+  assert.equal(prometheus.url, `https://prometheus:${portOf('prometheus').target}`)
+  assert.equal(prometheus.jsonData?.tlsAuthWithCACert, true, "Grafana verifies Prometheus's certificate")
+  assert.notEqual(prometheus.jsonData?.tlsSkipVerify, true)
+  const caFile = /^\$__file\{(.+)\}$/.exec(prometheus.secureJsonData?.tlsCACert ?? '')?.[1]
+  assert.equal(mountSource('grafana', caFile), CA_CERT, 'with the pipeline CA, read from its mount')
 
   const dashboards = parse(
     fs.readFileSync(path.join(provisioning, 'dashboards', 'dashboards.yml'), 'utf8'),
   ) as {
     providers: Array<{ type: string; options: { path: string } }>
   }
-  for (const provider of dashboards.providers) {
-    const inside = path.posix.relative(mount!.target, provider.options.path)
-    assert.ok(
-      !inside.startsWith('..'),
-      `dashboards provider path ${provider.options.path} is outside the mount`,
-    )
-    assert.ok(fs.existsSync(path.join(provisioning, inside)), `grafana-provisioning/${inside} does not exist`)
-  }
+  for (const provider of dashboards.providers) inMount(provider.options.path)
+
+  const home = inMount(envVar('grafana', 'GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH'))
+  const datasourceUids = new Set(
+    dashboardPanels(readDashboard(home)).flatMap((panel) => [
+      panel.datasource?.uid,
+      ...(panel.targets ?? []).map((t) => t.datasource?.uid),
+    ]),
+  )
+  assert.deepEqual([...datasourceUids].filter(Boolean), [prometheus.uid], 'every query asks that datasource')
 })

@@ -9,7 +9,7 @@ import type { Logger } from '@drone-pipeline/shared/log.ts'
 import { backoffMs, sleep } from '@drone-pipeline/shared/retry.ts'
 import { KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
 import { tailRange } from './emitted.ts'
-import type { CommitPoint } from './offsets.ts'
+import type { CommitPoint, PartitionEnd } from './offsets.ts'
 
 /** Kafka offsets: the earliest it still has and just past the newest. */
 const EARLIEST = -2n
@@ -81,6 +81,24 @@ export class ReconnectingConsumer {
   async commit(points: CommitPoint[]): Promise<void> {
     if (!this.consumer) throw new Error('not connected')
     await this.consumer.commit({ offsets: points.map((p) => ({ ...p, leaderEpoch: -1 })) })
+  }
+
+  /**
+   * The partitions of telemetry-validated assigned to this consumer, each with its log end offset
+   * (one ListOffsets request) and the stream's next fetch offset; none while not consuming.
+   */
+  async assignedPartitionEnds(): Promise<PartitionEnd[]> {
+    const { consumer, stream } = this
+    const topic = KAFKA_TOPICS.validated
+    const assigned = consumer?.assignments?.find((a) => a.topic === topic)?.partitions ?? []
+    if (!consumer || !stream || assigned.length === 0) return []
+    const ends = (await consumer.listOffsets({ topics: [topic], timestamp: LATEST })).get(topic) ?? []
+    return assigned.flatMap((partition) => {
+      const end = ends[partition]
+      return end === undefined
+        ? []
+        : [{ partition, end, fetchFrom: stream.offsetsToFetch.get(`${topic}:${partition}`) }]
+    })
   }
 
   /** Ends the message stream; the consumer stays open for a last commit until `close`. */

@@ -23,7 +23,7 @@ import { createLogger } from '@drone-pipeline/shared/log.ts'
 import { retryUntilDone, sleep } from '@drone-pipeline/shared/retry.ts'
 import { createServiceHttp } from '@drone-pipeline/shared/service-http.ts'
 import { loadTlsMaterial, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
-import { DETECTOR_GROUP_ID } from '@drone-pipeline/shared/topics.ts'
+import { DETECTOR_GROUP_ID, KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
 import { anomalyLine, toAnomalyEvent } from './anomaly-event.ts'
 import { RUN_COMMAND } from './config.ts'
 import { anomalyKey, EmittedAnomalies } from './emitted.ts'
@@ -86,6 +86,9 @@ const predictionsOut = options.predictionsOut
   ? fs.createWriteStream(options.predictionsOut, { flags: 'a' })
   : undefined
 
+/** How long a scrape may wait for the partitions' log end offsets. */
+const LAG_QUERY_TIMEOUT_MS = 1_500
+
 /** Events remembered in any case, so that one run never sends an event twice even with --anomaly-tail 0. */
 const MIN_EMITTED_REMEMBERED = 10_000
 
@@ -95,7 +98,7 @@ interface Consumed {
   message: Message
 }
 const sequencer = new Sequencer<Consumed>((c) => c.record, { maxWaitMs: options.reorderWaitMs })
-const metrics = createDetectorMetrics(() => sequencer.stats)
+const metrics = createDetectorMetrics({ sequencerStats: () => sequencer.stats, consumerLag })
 const offsets = new ProcessedOffsets()
 const slowdown = new Slowdown()
 const connection = (suffix: string) => kafkaConnection(`${options.clientId}${suffix}`, brokers, tls)
@@ -219,17 +222,37 @@ async function processRecord({ record, message }: Consumed, late: boolean): Prom
       )
       await publisher.publish(record.drone_id, key, Buffer.from(JSON.stringify(event)))
       emitted!.add(key)
-      metrics.anomalies.inc()
+      metrics.anomaly(
+        record.drone_id,
+        event.top_features.map((f) => f.name),
+      )
     }
   }
   const latencyMs = scoredAtMs - record.publish_timestamp / 1000
   predictionsOut?.write(
     JSON.stringify({ ...prediction, features: undefined, latency_ms: Number(latencyMs.toFixed(3)) }) + '\n',
   )
-  metrics.consumed.inc()
+  metrics.scored(record.drone_id)
   metrics.latency.observe(latencyMs / 1000)
   metrics.processing.observe((performance.now() - started) / 1000)
   offsets.processed(message)
+}
+
+/**
+ * Lag per assigned partition for /metrics. The broker is asked at scrape time, within a bound, so
+ * a scrape never waits on a Kafka that is away; the lag is then unknown and not exported.
+ */
+async function consumerLag(): Promise<Map<number, number>> {
+  const timeout = sleep(LAG_QUERY_TIMEOUT_MS).then(() => {
+    throw new Error(`no answer within ${LAG_QUERY_TIMEOUT_MS} ms`)
+  })
+  try {
+    const ends = await Promise.race([source.assignedPartitionEnds(), timeout])
+    return offsets.lag(KAFKA_TOPICS.validated, ends)
+  } catch (err) {
+    logger.debug({ err: (err as Error).message }, 'consumer lag unknown: log end offsets not read')
+    return new Map()
+  }
 }
 
 /** The anomaly events already on telemetry-anomalies (its last `events` per partition). */

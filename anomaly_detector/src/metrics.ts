@@ -1,12 +1,19 @@
 import { Counter, Gauge, Histogram } from 'prom-client'
 import { createRegistry, LATENCY_BUCKETS_SECONDS } from '@drone-pipeline/shared/metrics.ts'
+import { faultGuess, SENSOR_GROUPS } from './sensor-group.ts'
 import type { SequencerStats } from './sequencer.ts'
 
+export interface DetectorMetricSources {
+  sequencerStats(): SequencerStats
+  /** Messages not yet processed, by assigned partition; asked on every scrape. */
+  consumerLag(): Promise<Map<number, number>>
+}
+
 /**
- * The detector's metrics. The sequencer's counts are read when Prometheus scrapes, so its pure core
- * keeps its own tallies and needs no metrics library.
+ * The detector's metrics. The sequencer's counts and the consumer lag are read when Prometheus
+ * scrapes, so the pure cores keep their own tallies and need no metrics library.
  */
-export function createDetectorMetrics(sequencerStats: () => SequencerStats) {
+export function createDetectorMetrics({ sequencerStats, consumerLag }: DetectorMetricSources) {
   const registry = createRegistry('anomaly-detector')
   /** A counter that follows one of the sequencer's running totals. */
   const sequencerCounter = (name: string, help: string, total: (s: SequencerStats) => number) => {
@@ -22,18 +29,37 @@ export function createDetectorMetrics(sequencerStats: () => SequencerStats) {
       },
     })
   }
+  const anomalies = new Counter({
+    name: 'detector_anomalies_total',
+    help: 'Records scored as anomalies (each written to telemetry-anomalies), by the sensor the most unusual feature points at.',
+    labelNames: ['sensor'] as const,
+    registers: [registry],
+  })
+  // Every sensor is exported from the start, so a healthy fleet shows 0 rather than no data.
+  for (const sensor of SENSOR_GROUPS) anomalies.inc({ sensor }, 0)
+  const droneAnomalies = new Counter({
+    name: 'detector_drone_anomalies_total',
+    help: 'Records scored as anomalies, by drone (one series per drone seen: bounded by the fleet).',
+    labelNames: ['drone_id'] as const,
+    registers: [registry],
+  })
+  const consumed = new Counter({
+    name: 'detector_messages_consumed_total',
+    help: 'Records consumed from telemetry-validated and scored.',
+    registers: [registry],
+  })
   return {
     registry,
-    consumed: new Counter({
-      name: 'detector_messages_consumed_total',
-      help: 'Records consumed from telemetry-validated and scored.',
-      registers: [registry],
-    }),
-    anomalies: new Counter({
-      name: 'detector_anomalies_total',
-      help: 'Records scored as anomalies (each written to telemetry-anomalies).',
-      registers: [registry],
-    }),
+    /** Counts a scored record; its drone's anomaly series starts at 0, so a first anomaly shows in rate(). */
+    scored(droneId: string): void {
+      consumed.inc()
+      droneAnomalies.inc({ drone_id: droneId }, 0)
+    },
+    /** Counts an anomaly reported for a drone, labelled by what its top features point at. */
+    anomaly(droneId: string, topFeatureNames: readonly string[]): void {
+      anomalies.inc({ sensor: faultGuess(topFeatureNames) })
+      droneAnomalies.inc({ drone_id: droneId })
+    },
     undecodable: new Counter({
       name: 'detector_undecodable_messages_total',
       help: 'Messages on telemetry-validated that could not be decoded (logged with partition and offset).',
@@ -72,6 +98,18 @@ export function createDetectorMetrics(sequencerStats: () => SequencerStats) {
       registers: [registry],
       collect() {
         this.set(sequencerStats().held)
+      },
+    }),
+    consumerLag: new Gauge({
+      name: 'detector_consumer_lag_messages',
+      help: "Messages of telemetry-validated not yet processed, per partition assigned to this detector (log end offset minus the detector's position).",
+      labelNames: ['partition'] as const,
+      registers: [registry],
+      async collect() {
+        // A partition that moved to another detector must disappear, not freeze at its last value.
+        const lag = await consumerLag()
+        this.reset()
+        for (const [partition, messages] of lag) this.set({ partition: String(partition) }, messages)
       },
     }),
     connected: new Gauge({

@@ -18,6 +18,13 @@ export interface CommitPoint {
   offset: bigint
 }
 
+/** A partition's log end offset (just past its newest message) and the consumer's next fetch from it. */
+export interface PartitionEnd {
+  partition: number
+  end: bigint
+  fetchFrom?: bigint
+}
+
 interface PartitionProgress {
   topic: string
   partition: number
@@ -48,12 +55,26 @@ export class ProcessedOffsets {
   pending(): CommitPoint[] {
     const points: CommitPoint[] = []
     for (const p of this.partitions.values()) {
-      let offset: bigint | undefined
-      for (const inHand of p.inHand.keys()) if (offset === undefined || inHand < offset) offset = inHand
-      offset ??= p.processedUpTo
+      const offset = commitPoint(p)
       if (offset > p.committed) points.push({ topic: p.topic, partition: p.partition, offset })
     }
     return points
+  }
+
+  /**
+   * Consumer lag: how many messages of each partition are not processed yet, counted from where
+   * processing stands (records held back count as not processed), or, before a partition's first
+   * record arrived, from where the consumer will fetch.
+   */
+  lag(topic: string, partitions: readonly PartitionEnd[]): Map<number, number> {
+    const lag = new Map<number, number>()
+    for (const { partition, end, fetchFrom } of partitions) {
+      const progress = this.partitions.get(`${topic}:${partition}`)
+      const started = progress && (progress.inHand.size > 0 || progress.processedUpTo >= 0n)
+      const next = started ? commitPoint(progress) : (fetchFrom ?? end)
+      lag.set(partition, Math.max(0, Number(end - next)))
+    }
+    return lag
   }
 
   /** Commits the pending points with `commit`; a failed commit is tried again next time. */
@@ -79,4 +100,11 @@ export class ProcessedOffsets {
     }
     return progress
   }
+}
+
+/** The oldest offset still in hand, or just past the newest processed when none is. */
+function commitPoint(p: PartitionProgress): bigint {
+  let offset: bigint | undefined
+  for (const inHand of p.inHand.keys()) if (offset === undefined || inHand < offset) offset = inHand
+  return offset ?? p.processedUpTo
 }

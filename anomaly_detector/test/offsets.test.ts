@@ -54,4 +54,40 @@ describe('ProcessedOffsets', () => {
     )
     assert.deepEqual(offsets.pending(), [{ topic: 't', partition: 0, offset: 1n }])
   })
+
+  it('counts as lag what is past the next record to process, held records included', () => {
+    const offsets = new ProcessedOffsets()
+    for (const o of [10, 11, 12]) offsets.received(at(0, o))
+    for (const o of [10, 12]) offsets.processed(at(0, o))
+    offsets.received(at(1, 3))
+    offsets.processed(at(1, 3))
+    const lag = offsets.lag('t', [
+      { partition: 0, end: 20n, fetchFrom: 13n },
+      { partition: 1, end: 4n, fetchFrom: 4n },
+    ])
+    assert.deepEqual(
+      [...lag],
+      [
+        [0, 9],
+        [1, 0],
+      ],
+    )
+  })
+
+  it("counts from the consumer's fetch position before a partition's first record, never below 0", () => {
+    const offsets = new ProcessedOffsets()
+    const lag = offsets.lag('t', [
+      { partition: 2, end: 50n, fetchFrom: 45n },
+      { partition: 3, end: 7n },
+      { partition: 4, end: 5n, fetchFrom: 6n },
+    ])
+    assert.deepEqual(
+      [...lag],
+      [
+        [2, 5],
+        [3, 0],
+        [4, 0],
+      ],
+    )
+  })
 })

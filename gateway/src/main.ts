@@ -67,13 +67,15 @@ async function handle(envelope: Envelope, source: 'mqtt' | 'http', value?: unkno
   metrics.inFlight.inc()
   const parsed = value === undefined ? parsePayload(envelope.payload) : { ok: true as const, value }
   const verdict = parsed.ok ? validate(envelope, parsed.value) : parsed
+  if (verdict.ok) metrics.validated.inc()
+  else metrics.rejected.inc({ reason: verdict.reason })
+  const message = toKafkaMessage(envelope, verdict, codec)
   try {
-    await sink.submit(toKafkaMessage(envelope, verdict, codec))
+    await sink.submit(message)
   } finally {
     metrics.inFlight.dec()
   }
-  if (verdict.ok) metrics.validated.inc()
-  else metrics.rejected.inc({ reason: verdict.reason })
+  metrics.produced.inc({ topic: message.topic })
   metrics.latency.observe((Date.now() - envelope.receivedAtMs) / 1000)
   return verdict
 }

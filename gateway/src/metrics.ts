@@ -1,6 +1,10 @@
 import { Counter, Gauge, Histogram } from 'prom-client'
 import { createRegistry, LATENCY_BUCKETS_SECONDS } from '@drone-pipeline/shared/metrics.ts'
+import { KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
 import { REJECT_REASONS } from './validate.ts'
+
+/** The topics the gateway writes: every message goes to exactly one of them. */
+export const PRODUCED_TOPICS = [KAFKA_TOPICS.validated, KAFKA_TOPICS.dlq] as const
 
 export function createGatewayMetrics() {
   const registry = createRegistry('gateway')
@@ -14,13 +18,19 @@ export function createGatewayMetrics() {
     }),
     validated: new Counter({
       name: 'gateway_messages_validated_total',
-      help: 'Records that passed validation and were written to telemetry-validated.',
+      help: 'Records that passed validation (bound for telemetry-validated).',
       registers: [registry],
     }),
     rejected: new Counter({
       name: 'gateway_messages_rejected_total',
-      help: 'Payloads that failed validation and were written to telemetry-dlq, by reason.',
+      help: 'Payloads that failed validation (bound for telemetry-dlq), by reason.',
       labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    produced: new Counter({
+      name: 'gateway_messages_produced_total',
+      help: 'Messages Kafka acknowledged, by topic; topic="telemetry-dlq" counts the DLQ writes.',
+      labelNames: ['topic'] as const,
       registers: [registry],
     }),
     produceErrors: new Counter({
@@ -49,6 +59,7 @@ export function createGatewayMetrics() {
   // Every reason is exported from the start, so a dashboard shows 0 rather than no data.
   for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0)
   for (const source of ['mqtt', 'http']) metrics.received.inc({ source }, 0)
+  for (const topic of PRODUCED_TOPICS) metrics.produced.inc({ topic }, 0)
   return metrics
 }
 

@@ -1,7 +1,8 @@
 /**
  * The pipeline's private certificate authority, with openssl: a CA, a certificate per service
  * identity and one per drone. Idempotent: what exists and is still good is kept; what is missing,
- * expires within 30 days, or was signed by another CA is (re)issued.
+ * expires within 30 days, was signed by another CA, or no longer has the usages and host names its
+ * identity needs is (re)issued.
  *
  * Algorithms: ECDSA P-256 keys, SHA-256 signatures; CA valid 5 years, leaf certificates 397 days
  * (the longest the CA/Browser Forum allows for server certificates). Keys are 0600.
@@ -31,7 +32,8 @@ export const SERVICE_IDENTITIES: IdentitySpec[] = [
   { name: 'gateway', usage: ['serverAuth', 'clientAuth'], hostNames: ['gateway'] },
   { name: 'anomaly-detector', usage: ['serverAuth', 'clientAuth'], hostNames: ['anomaly-detector'] },
   { name: 'simulator', usage: ['serverAuth'], hostNames: ['simulator'] },
-  { name: 'prometheus', usage: ['clientAuth'] },
+  // A client of every /metrics, and the server of its own web UI and API.
+  { name: 'prometheus', usage: ['serverAuth', 'clientAuth'], hostNames: ['prometheus'] },
   { name: 'admin', usage: ['clientAuth'] },
 ]
 
@@ -85,6 +87,22 @@ function readCertificate(file: string): X509Certificate | undefined {
   } catch {
     return undefined
   }
+}
+
+const EXTENDED_KEY_USAGE_OIDS: Record<Usage, string> = {
+  serverAuth: '1.3.6.1.5.5.7.3.1',
+  clientAuth: '1.3.6.1.5.5.7.3.2',
+}
+
+/** The certificate grants what its spec says today, so a spec that changed is issued again. */
+function matchesSpec(cert: X509Certificate, spec: IdentitySpec): boolean {
+  const usages = cert.keyUsage ?? []
+  const names = (cert.subjectAltName ?? '').split(', ')
+  return (
+    usages.length === spec.usage.length &&
+    spec.usage.every((usage) => usages.includes(EXTENDED_KEY_USAGE_OIDS[usage])) &&
+    (!spec.usage.includes('serverAuth') || (spec.hostNames ?? []).every((h) => names.includes(`DNS:${h}`)))
+  )
 }
 
 function stillGood(cert: X509Certificate | undefined, now: Date): boolean {
@@ -219,6 +237,7 @@ export function ensureCertificates(
       !force.includes(spec.name) &&
       fs.existsSync(key) &&
       stillGood(current, now) &&
+      matchesSpec(current!, spec) &&
       current!.checkIssued(caCert) &&
       current!.verify(caCert.publicKey)
     if (good) continue

@@ -16,7 +16,6 @@ import {
   type OptionSpecs,
 } from '@drone-pipeline/shared/cli.ts'
 import { REPO_ROOT } from '@drone-pipeline/shared/paths.ts'
-import { loadTlsMaterial, tlsFilesFor } from '@drone-pipeline/shared/tls.ts'
 import { fleetDroneIds, isValidDroneId } from '@drone-pipeline/shared/topics.ts'
 import { stackConfigFrom, STACK_OPTIONS, type StackConfig } from './config.ts'
 import { ensureCertificates } from './certs.ts'
@@ -38,7 +37,8 @@ import {
   startSimulator,
   type Log,
 } from './stack.ts'
-import { formatStatus, StatusSampler, type MetricsEndpoints } from './status.ts'
+import { prometheusApi } from './prometheus.ts'
+import { allScored, formatStatus, formatSummary, readLiveFigures, readTotals } from './status.ts'
 import { sleep } from '@drone-pipeline/shared/retry.ts'
 
 const FLEET_OPTIONS = {
@@ -93,18 +93,7 @@ const log: Log = (message) => console.log(`[runner] ${message}`)
 const ANOMALY_PREFIX = 'Anomaly detected in message from drone_id:'
 
 /** The order processes start in; they stop in reverse. */
-const START_ORDER = ['mosquitto', 'kafka', 'gateway', 'anomaly-detector', 'simulator']
-
-/** The status line reads every /metrics as Prometheus would, with Prometheus's certificate. */
-function statusSampler(config: StackConfig): StatusSampler {
-  const { host, ports } = config
-  const endpoints: MetricsEndpoints = {
-    simulator: `https://${host}:${ports.simulatorMetrics}/metrics`,
-    gateway: `https://${host}:${ports.gateway}/metrics`,
-    detector: `https://${host}:${ports.detector}/metrics`,
-  }
-  return new StatusSampler(endpoints, loadTlsMaterial(tlsFilesFor(config.certsDir, 'prometheus')))
-}
+const START_ORDER = ['mosquitto', 'kafka', 'prometheus', 'gateway', 'anomaly-detector', 'simulator']
 
 async function start(argv: string[]): Promise<number> {
   const { options } = parseOrExit(START_COMMAND, argv)
@@ -136,7 +125,8 @@ async function start(argv: string[]): Promise<number> {
       { log },
     )
     log(`running; logs in ${path.relative(process.cwd(), path.join(config.runDir, 'logs'))}/`)
-    const sampler = statusSampler(config)
+    log(`dashboard figures below, from Prometheus at https://${config.host}:${config.ports.prometheus}`)
+    const prometheus = prometheusApi(config)
     const detectorLog = new LogFollower(stack.get('anomaly-detector')!.logFile)
     const started = Date.now()
     const live = process.stdout.isTTY
@@ -149,7 +139,7 @@ async function start(argv: string[]): Promise<number> {
         const anomaly = messageStartingWith(entry, ANOMALY_PREFIX)
         if (anomaly) process.stdout.write(`${live ? '\r\x1b[2K' : ''}${anomaly}\n`)
       }
-      const line = formatStatus(await sampler.sample(), (Date.now() - started) / 1000)
+      const line = formatStatus(await readLiveFigures(prometheus), (Date.now() - started) / 1000)
       if (live) process.stdout.write(`\r\x1b[2K${line}`)
       else if (Math.round((Date.now() - started) / 1000) % 5 === 0) console.log(line)
       await sleep(1000)
@@ -160,18 +150,14 @@ async function start(argv: string[]): Promise<number> {
     const published = fs.existsSync(simulatorSummary)
       ? (JSON.parse(fs.readFileSync(simulatorSummary, 'utf8')) as { acked: number }).acked
       : undefined
-    const final = async () => {
-      const f = await sampler.sample({ sinceStart: true })
-      return { ...f, published: published ?? f.published, down: f.down.filter((n) => n !== 'simulator') }
+    // Let what was published reach the detector, and Prometheus scrape it, before the final count.
+    let counts = await readTotals(prometheus)
+    const drainDeadline = Date.now() + 20_000
+    while (!allScored(counts, published) && Date.now() < drainDeadline) {
+      await sleep(1000)
+      counts = await readTotals(prometheus)
     }
-    // Let what was published reach the detector before the final count.
-    let figures = await final()
-    const drainDeadline = Date.now() + 15_000
-    while (figures.consumed < figures.validated && Date.now() < drainDeadline) {
-      await sleep(250)
-      figures = await final()
-    }
-    log(`summary: ${formatStatus(figures, (Date.now() - started) / 1000)}`)
+    log(`summary: ${formatSummary(counts ?? {}, published, (Date.now() - started) / 1000)}`)
   } catch (err) {
     if (!(err instanceof InstallError || err instanceof ConfigError)) console.error(err)
     else console.error(`error: ${err.message}`)
@@ -233,7 +219,7 @@ async function stackStatus(config: StackConfig): Promise<number> {
     console.log(`${name.padEnd(17)} ${state}`)
   }
   if (pids.size > 0)
-    console.log(formatStatus(await statusSampler(config).sample(), 0).replace(/^\s*0s \| /, ''))
+    console.log(formatStatus(await readLiveFigures(prometheusApi(config)), 0).replace(/^\s*0s \| /, ''))
   return allUp ? 0 : 3
 }
 

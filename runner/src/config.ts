@@ -10,6 +10,7 @@ export interface StackPorts {
   gateway: number
   detector: number
   simulatorMetrics: number
+  prometheus: number
 }
 
 export interface StackConfig {
@@ -34,6 +35,7 @@ export const DEFAULT_PORTS: StackPorts = {
   gateway: 8080,
   detector: 8081,
   simulatorMetrics: 9464,
+  prometheus: 9090,
 }
 
 export const STACK_OPTIONS = {
@@ -93,6 +95,12 @@ export const STACK_OPTIONS = {
     min: 1,
     max: 65535,
   },
+  prometheusPort: {
+    type: 'int',
+    description: `Prometheus web UI and API port (default ${DEFAULT_PORTS.prometheus})`,
+    min: 1,
+    max: 65535,
+  },
   partitions: {
     type: 'int',
     description: 'partitions of telemetry-validated',
@@ -111,6 +119,7 @@ export function stackConfigFrom(options: OptionValues<typeof STACK_OPTIONS>, dro
     gateway: options.gatewayPort ?? DEFAULT_PORTS.gateway + offset,
     detector: options.detectorPort ?? DEFAULT_PORTS.detector + offset,
     simulatorMetrics: options.simulatorMetricsPort ?? DEFAULT_PORTS.simulatorMetrics + offset,
+    prometheus: options.prometheusPort ?? DEFAULT_PORTS.prometheus + offset,
   }
   const seen = new Map<number, string>()
   for (const [name, port] of Object.entries(ports)) {

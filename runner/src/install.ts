@@ -1,5 +1,5 @@
 /**
- * Installs what the native run needs and is missing: Debian packages (Mosquitto, ...) through
+ * Installs what the native run needs and is missing: Debian packages (Mosquitto, Prometheus, ...) through
  * apt-get, and the pinned Apache Kafka broker through Maven from Maven Central. Nothing is
  * downloaded from anywhere else. Without root, it stops with the exact command to run.
  */
@@ -24,6 +24,9 @@ export const MOSQUITTO_CLIENTS: AptRequirement = {
   pkg: 'mosquitto-clients',
   binary: '/usr/bin/mosquitto_pub',
 }
+/** Prometheus 2.42 from Debian 12, with promtool. */
+export const PROMETHEUS: AptRequirement = { pkg: 'prometheus', binary: '/usr/bin/prometheus' }
+export const PROMTOOL: AptRequirement = { pkg: 'prometheus', binary: '/usr/bin/promtool' }
 export const DOCKER_COMPOSE: AptRequirement = { pkg: 'docker-compose', binary: '/usr/bin/docker-compose' }
 
 function onPath(binary: string): boolean {
@@ -32,7 +35,7 @@ function onPath(binary: string): boolean {
 }
 
 export function ensureAptPackages(requirements: AptRequirement[], log: (msg: string) => void): void {
-  const missing = requirements.filter((r) => !onPath(r.binary)).map((r) => r.pkg)
+  const missing = [...new Set(requirements.filter((r) => !onPath(r.binary)).map((r) => r.pkg))]
   if (missing.length === 0) return
   const command = `apt-get update && apt-get install -y --no-install-recommends ${missing.join(' ')}`
   if (process.getuid?.() !== 0) {

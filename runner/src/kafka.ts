@@ -71,7 +71,8 @@ function formatStorage(config: StackConfig, libDir: string, dataDir: string): vo
   fs.writeFileSync(props, fs.readFileSync(SERVER_PROPERTIES, 'utf8') + '\n' + overrides.join('\n') + '\n')
   execFileSync(
     'java',
-    [...javaArgs(libDir), 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', props],
+    // `--cluster-id=`: one id in 64 starts with `-`, which the tool would take for an option.
+    [...javaArgs(libDir), 'kafka.tools.StorageTool', 'format', `--cluster-id=${newClusterId()}`, '-c', props],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
     },

@@ -10,10 +10,11 @@ import { REPO_ROOT } from '@drone-pipeline/shared/paths.ts'
 import { httpsRequest, tlsFilesFor } from '@drone-pipeline/shared/tls.ts'
 import { fleetDroneIds } from '@drone-pipeline/shared/topics.ts'
 import { kafkaBootstrap, mqttUrl, type StackConfig } from './config.ts'
-import { ensureAptPackages, ensureKafkaJars, MOSQUITTO, OPENSSL } from './install.ts'
+import { ensureAptPackages, ensureKafkaJars, MOSQUITTO, OPENSSL, PROMETHEUS } from './install.ts'
 import { createAcls, createTopics, startKafka } from './kafka.ts'
 import { ensureCertificates } from './certs.ts'
 import { startMosquitto } from './mosquitto.ts'
+import { startPrometheus } from './prometheus.ts'
 import { startProcess, stopProcess, waitUntil, type ManagedProcess } from './procs.ts'
 
 export type Log = (message: string) => void
@@ -57,7 +58,6 @@ export class Stack {
   }
 }
 
-/** Everything the native run needs that can be missing on a fresh machine; returns Kafka's lib dir. */
 /** Every identity's certificate: the services and drone-0001..drone-N. */
 export function ensureStackCertificates(config: StackConfig, log: Log): void {
   const { issued } = ensureCertificates(config.certsDir, fleetDroneIds(config.drones))
@@ -67,8 +67,9 @@ export function ensureStackCertificates(config: StackConfig, log: Log): void {
   }
 }
 
+/** Everything the native run needs that can be missing on a fresh machine; returns Kafka's lib dir. */
 export function ensureInstalled(config: StackConfig, log: Log): string {
-  ensureAptPackages([MOSQUITTO, OPENSSL], log)
+  ensureAptPackages([MOSQUITTO, PROMETHEUS, OPENSSL], log)
   return ensureKafkaJars(config.cacheDir, log)
 }
 
@@ -83,6 +84,9 @@ export async function startInfra(stack: Stack, options: StartOptions): Promise<v
   stack.add(await startKafka(config, libDir, options))
   await createTopics(config)
   await createAcls(config)
+  // Before the services, so that their first minutes are on the dashboard too.
+  options.log(`starting Prometheus on https://${config.host}:${config.ports.prometheus}`)
+  stack.add(await startPrometheus(config, options))
 }
 
 /** A TypeScript entry point of this repository as a child process. */

@@ -82,6 +82,15 @@ describe('ensureCertificates', () => {
     }
   })
 
+  it('re-issues a certificate whose identity now needs other usages or host names', () => {
+    issueCertificate(dir, { name: 'prometheus', usage: ['clientAuth'] })
+    assert.deepEqual(ensureCertificates(dir, []).issued, ['prometheus'])
+    const renewed = read(certPaths(dir, { name: 'prometheus' }).cert)
+    assert.match(renewed.subjectAltName ?? '', /DNS:prometheus/)
+    issueCertificate(dir, { name: 'gateway', usage: ['serverAuth', 'clientAuth'] })
+    assert.deepEqual(ensureCertificates(dir, []).issued, ['gateway'])
+  })
+
   it('rotates one identity on request, and everything with a new CA', () => {
     assert.deepEqual(ensureCertificates(dir, [], new Date(), ['admin']).issued, ['admin'])
     const rotated = ensureCertificates(dir, ['drone-0001'], new Date(), ['ca']).issued

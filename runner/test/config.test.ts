@@ -25,6 +25,7 @@ describe('stackConfigFrom', () => {
         gateway: 8080,
         detector: 8081,
         simulatorMetrics: 9464,
+        prometheus: 9090,
       },
       partitions: 6,
     })
@@ -40,6 +41,7 @@ describe('stackConfigFrom', () => {
       gateway: 8180,
       detector: 8181,
       simulatorMetrics: 9564,
+      prometheus: 9190,
     }
     assert.deepEqual(configFor(['--port-offset', '100']).ports, expected)
     assert.deepEqual(configFor([], { PIPELINE_PORT_OFFSET: '100' }).ports, expected)

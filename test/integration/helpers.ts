@@ -23,6 +23,7 @@ export async function testStackConfig(name: string): Promise<StackConfig> {
     gatewayPort: await freePort(),
     detectorPort: await freePort(),
     simulatorMetricsPort: await freePort(),
+    prometheusPort: await freePort(),
     partitions: 3,
   })
 }
