@@ -54,6 +54,8 @@ interface FaultKind {
   durationS: Range
   /** Duration of an explicitly requested fault that names none. */
   defaultDurationS: number
+  /** Axes of those groups it never hits. */
+  excluded?: readonly Sensor[]
 }
 
 /** A noise burst's magnitude is the factor on the noise's standard deviation, the same on any sensor. */
@@ -61,7 +63,7 @@ const NOISE_FACTOR: Range = [2, 20]
 
 export const FAULT_CATALOGUE: Record<FaultType, FaultKind> = {
   spike: {
-    sensors: { accel: [1, 15], gyro: [0.1, 3], altitude: [0.5, 20], velocity: [0.5, 10] },
+    sensors: { accel: [1, 15], gyro: [0.5, 3], altitude: [0.5, 20], velocity: [1, 10] },
     durationS: [0.1, 0.5],
     defaultDurationS: 0.2,
   },
@@ -71,9 +73,10 @@ export const FAULT_CATALOGUE: Record<FaultType, FaultKind> = {
     defaultDurationS: 10,
   },
   drift: {
-    sensors: { accel: [0.2, 5], gyro: [0.02, 1], altitude: [1, 50], velocity: [0.2, 5], gps: [3, 200] },
+    sensors: { accel: [1, 10], gyro: [0.05, 0.5], velocity: [1, 5] },
     durationS: [20, 300],
     defaultDurationS: 60,
+    excluded: ['gyro_z'],
   },
   gps_jump: {
     sensors: { gps: [3, 300] },
@@ -141,10 +144,19 @@ const pick = <T>(random: Random, items: readonly T[]): T => items[random.int(ite
 const logUniform = (random: Random, [min, max]: Range): number =>
   Math.exp(random.uniform(Math.log(min), Math.log(max)))
 
+/** Whether a fault of this kind can hit the sensor (axis). */
+export const canHit = (kind: FaultKind, sensor: Sensor): boolean =>
+  groupOf(sensor) in kind.sensors && !kind.excluded?.includes(sensor)
+
 export function resolveFault(request: FaultRequest, random: Random): Fault {
   const kind = FAULT_CATALOGUE[request.type]
   const target = request.sensor ?? pick(random, Object.keys(kind.sensors) as SensorGroup[])
-  const sensor = isSensor(target) ? target : pick(random, sensorsIn(target))
+  const sensor = isSensor(target)
+    ? target
+    : pick(
+        random,
+        sensorsIn(target).filter((s) => canHit(kind, s)),
+      )
   const range = kind.sensors[groupOf(sensor)] ?? null
   const durationS = request.durationS ?? logUniform(random, kind.durationS)
   const asked = request.magnitude

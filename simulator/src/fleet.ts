@@ -28,8 +28,8 @@ export interface FleetOptions {
   seed: number | string
   /** Sample time of every drone's first sample (seq 0), ms since the epoch. */
   startTimeMs: number
-  /** Default: survey. */
-  profile?: FlightProfile
+  /** The drones' profiles, one per drone in turn. Default: survey. */
+  profiles?: readonly FlightProfile[]
   /** Default: none. */
   faults?: FaultPlan
 }
@@ -48,9 +48,11 @@ export interface Fleet {
 /** The ids of a fleet of `count` drones: drone-0001, drone-0002, ... */
 export function createFleet(options: FleetOptions): Fleet {
   const period = 1 / options.rateHz
+  const profiles = options.profiles ?? [FLIGHT_PROFILES.survey]
+  const profileOf = (index: number): FlightProfile => profiles[index % profiles.length]!
   const random = createRandom(options.seed)
   const drones = new Map(
-    fleetDroneIds(options.drones).map((id) => {
+    fleetDroneIds(options.drones).map((id, index) => {
       // Separate streams, so changing the noise model does not change where the drones fly.
       const droneRandom = random.fork(id)
       const placement = droneRandom.fork('home')
@@ -61,7 +63,7 @@ export function createFleet(options: FleetOptions): Fleet {
       // the same seed gives without faults.
       const faultRandom = droneRandom.fork('faults')
       const drone = {
-        flight: createFlight(droneRandom.fork('flight'), options.profile ?? FLIGHT_PROFILES.survey),
+        flight: createFlight(droneRandom.fork('flight'), profileOf(index)),
         sensors: createSensors(home, droneRandom.fork('sensors')),
         injectFaults: createFaultInjector(
           faultsFor(options.faults ?? { kind: 'none' }, id, faultRandom.fork('plan')),

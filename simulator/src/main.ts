@@ -21,7 +21,7 @@ import {
   COMMANDS,
   expectPositionals,
   fleetOptionSpecs,
-  flightProfile,
+  flightProfiles,
   formatTopLevelHelp,
   generateSpec,
   parseFaults,
@@ -193,7 +193,7 @@ function fleetOptions(options: OptionValues<typeof fleetOptionSpecs>): Omit<Flee
     drones: options.drones,
     rateHz: options.rate,
     seed: options.seed,
-    profile: flightProfile(options.profile),
+    profiles: flightProfiles(options.profile),
     faults: parseFaults(options.faults, fleetDroneIds(options.drones), options.rate),
   }
 }

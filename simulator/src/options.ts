@@ -6,6 +6,7 @@ import { DEFAULT_CERTS_DIR } from '@drone-pipeline/shared/tls.ts'
 import { ConfigError, type CommandSpec, type OptionSpecs } from '@drone-pipeline/shared/cli.ts'
 import {
   DEFAULT_FAULTS_PER_HOUR,
+  canHit,
   FAULT_CATALOGUE,
   FAULT_TYPES,
   faultWindow,
@@ -27,6 +28,9 @@ import {
 import { FLIGHT_PROFILES, type FlightProfile, type FlightProfileName } from './flight.ts'
 
 const USAGE = 'npm run simulator --'
+
+/** A fleet of several kinds of drone: the profiles it cycles through, one per drone. */
+export const MIXED_PROFILE = 'mixed'
 
 export const fleetOptionSpecs = {
   drones: {
@@ -54,7 +58,7 @@ export const fleetOptionSpecs = {
   profile: {
     type: 'string',
     default: 'survey',
-    choices: Object.keys(FLIGHT_PROFILES),
+    choices: [...Object.keys(FLIGHT_PROFILES), MIXED_PROFILE],
     env: 'SIM_PROFILE',
     description: 'the kind of missions the drones fly (see above)',
   },
@@ -66,10 +70,11 @@ export const fleetOptionSpecs = {
   },
 } satisfies OptionSpecs
 
-const PROFILE_HELP: Record<FlightProfileName, string> = {
+const PROFILE_HELP: Record<FlightProfileName | typeof MIXED_PROFILE, string> = {
   survey: 'mapping around home: 4-15 m/s, 20-120 m, 3-5 waypoints, one hover at the end',
   delivery: 'parcel drops: 12-20 m/s, 80-120 m, 1-2 legs of 500 m to 2 km, a short hover at the drop',
   inspection: 'close inspection: 1-4 m/s, 5-30 m, 4-8 short legs, a hover and camera pan at every waypoint',
+  mixed: 'delivery and inspection drones in turn (drone-0001 delivery, drone-0002 inspection, ...)',
 }
 
 const formatRange = ([min, max]: Range, unit: string): string =>
@@ -84,7 +89,8 @@ export function formatFaultCatalogue(): string[] {
     const sensors = ranges.every(([, range]) => range === null)
       ? `sensor ${ranges.map(([group]) => group).join(', ')} (no mag)`
       : `mag on ${ranges.map(([group, range]) => `${group} ${formatRange(range!, magnitudeUnit(type, group as SensorGroup))}`).join(', ')}`
-    return `${type.padEnd(12)}${duration}; ${sensors}`
+    const excluded = kind.excluded ? ` (not ${kind.excluded.join(', ')})` : ''
+    return `${type.padEnd(12)}${duration}; ${sensors}${excluded}`
   })
 }
 
@@ -263,7 +269,11 @@ export function samplesPerDrone(options: { count?: number; duration?: number; ra
   return Math.min(options.count ?? Infinity, byDuration)
 }
 
-export const flightProfile = (name: string): FlightProfile => FLIGHT_PROFILES[name as FlightProfileName]
+/** The profiles of a fleet, one per drone in turn. */
+export const flightProfiles = (name: string): FlightProfile[] =>
+  name === MIXED_PROFILE
+    ? [FLIGHT_PROFILES.delivery, FLIGHT_PROFILES.inspection]
+    : [FLIGHT_PROFILES[name as FlightProfileName]]
 
 const faultsError = (message: string): ConfigError => new ConfigError(`--faults: ${message}`)
 
@@ -345,8 +355,12 @@ function parseFaultItem(item: string, droneIds: readonly string[]): PlannedFault
     if (!SENSOR_NAMES.includes(sensor))
       throw faultsError(`"${item}": unknown sensor "${sensor}" (expected ${SENSOR_NAMES.join(', ')})`)
     request.sensor = sensor as Sensor | SensorGroup
-    if (!(groupOfTarget(request.sensor) in kind.sensors)) {
-      const allowed = Object.keys(kind.sensors).join(', ')
+    if (
+      !(groupOfTarget(request.sensor) in kind.sensors) ||
+      (isSensor(request.sensor) && !canHit(kind, request.sensor))
+    ) {
+      const allowed =
+        Object.keys(kind.sensors).join(', ') + (kind.excluded ? `, not ${kind.excluded.join(', ')}` : '')
       throw faultsError(`"${item}": ${type} cannot hit ${sensor} (it hits ${allowed})`)
     }
   }

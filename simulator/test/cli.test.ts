@@ -54,7 +54,7 @@ describe('command options', () => {
       [['--drones', '2.5'], /--drones must be a whole number/],
       [['--count', '0'], /--count must be at least 1/],
       [['--metrics-port', '70000'], /--metrics-port must be at most 65535/],
-      [['--profile', 'racing'], /--profile must be one of survey, delivery, inspection, got "racing"/],
+      [['--profile', 'racing'], /--profile must be one of survey, delivery, inspection, mixed, got "racing"/],
       [['--bogus'], /Unknown option '--bogus'/],
     ]
     for (const [argv, message] of cases)

@@ -403,7 +403,14 @@ describe('faults in a fleet', () => {
     const { type } = new TelemetryCodec().writer
     for (const profile of Object.values(FLIGHT_PROFILES)) {
       const faults: FaultPlan = { kind: 'random', perHour: MAX_FAULTS_PER_HOUR }
-      const fleet = createFleet({ drones: 3, rateHz: 2, seed: 9, startTimeMs: START_MS, faults, profile })
+      const fleet = createFleet({
+        drones: 3,
+        rateHz: 2,
+        seed: 9,
+        startTimeMs: START_MS,
+        faults,
+        profiles: [profile],
+      })
       for (let tick = 0; tick < 2 * 3600; tick++) {
         for (const { record, label } of fleet.nextTick()) {
           if (label === 0) continue

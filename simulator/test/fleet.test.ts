@@ -89,8 +89,8 @@ describe('fleet', () => {
   })
 
   it('flies the profile it is given, survey unless told', () => {
-    assert.deepEqual(ticks({ ...OPTIONS, profile: FLIGHT_PROFILES.survey }, 600), records)
-    const delivery = ticks({ ...OPTIONS, profile: FLIGHT_PROFILES.delivery }, 600)
+    assert.deepEqual(ticks({ ...OPTIONS, profiles: [FLIGHT_PROFILES.survey] }, 600), records)
+    const delivery = ticks({ ...OPTIONS, profiles: [FLIGHT_PROFILES.delivery] }, 600)
     assert.notDeepEqual(
       delivery.map((r) => r.altitude),
       records.map((r) => r.altitude),

@@ -3,7 +3,7 @@
  * with the project's own mosquitto.conf (`npm test` installs Mosquitto first).
  */
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -128,26 +128,57 @@ describe('publishing to Mosquitto', () => {
   })
 
   it('keeps publishing a message the broker had no subscriber for, until one subscribes', async () => {
-    await subscriber.unsubscribeAsync(MQTT_TOPIC_FILTER)
-    received.length = 0
+    // A broker of its own that nobody has subscribed to yet, as when the fleet starts before the
+    // gateways, or flies on while they subscribe again after a broker restart.
+    const config = stackConfigFrom({
+      ...defaultOptions(STACK_OPTIONS),
+      runDir: path.join(dir, 'unrouted'),
+      mqttPort: await freePort(),
+    })
+    stack.add(await startMosquitto(config))
     const summaryFile = path.join(dir, 'unrouted.json')
-    const run = simulator(
-      ['run', '--drones', '1', '--rate', '20', '--count', '5', '--mqtt-url', url, '--quiet'].concat([
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', MAIN, 'run', '--drones', '1', '--rate', '20', '--count', '5', '--quiet'].concat([
+        '--mqtt-url',
+        mqttUrl(config),
         '--summary-json',
         summaryFile,
       ]),
+      { env: { ...process.env, LOG_FORMAT: 'json' } },
     )
-    // Every publish now gets PUBACK "no matching subscribers" and must be kept, not counted as done.
-    await new Promise((resolve) => setTimeout(resolve, 1500))
-    await subscriber.subscribeAsync(MQTT_TOPIC_FILTER, { qos: 1 })
-    const outcome = await run
-    assert.equal(outcome.code, 0, outcome.output)
+    let output = ''
+    const connected = new Promise<void>((resolve) =>
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString()
+        if (output.includes('all drones connected')) resolve()
+      }),
+    )
+    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)))
+    await connected
+    // The five messages go out within 0.25 s; for a second every PUBACK says "no matching
+    // subscribers", and each message must be kept and published again, not counted as done.
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const admin = loadTlsMaterial(tlsFilesFor(config.certsDir, 'admin'))
+    const late = await connectAsync(mqttUrl(config), {
+      protocolVersion: 5,
+      clientId: 'simulator-test-late-subscriber',
+      ca: admin.ca,
+      cert: admin.cert,
+      key: admin.key,
+    })
+    const seqs: number[] = []
+    late.on('message', (_topic, payload) => seqs.push((JSON.parse(payload.toString()) as DroneTelemetry).seq))
+    await late.subscribeAsync(MQTT_TOPIC_FILTER, { qos: 1 })
+    assert.equal(await exited, 0, output)
     const summary = JSON.parse(fs.readFileSync(summaryFile, 'utf8'))
     assert.equal(summary.acked, 5)
     assert.ok(summary.retried >= 5, `each message was published again (${summary.retried} retries)`)
-    await receivedAtLeast(5)
+    const deadline = Date.now() + 5000
+    while (seqs.length < 5 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20))
+    await late.endAsync()
     assert.deepEqual(
-      received.map((m) => m.record.seq).sort((a, b) => a - b),
+      seqs.sort((a, b) => a - b),
       [0, 1, 2, 3, 4],
     )
   })
