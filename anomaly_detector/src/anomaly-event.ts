@@ -13,7 +13,7 @@ export interface AnomalyEvent {
   detected_at: string
   score: number
   threshold: number
-  /** The features that made this record unusual, most unusual first. */
+  /** The checks that made this record unusual, most surprising first. */
   top_features: FeatureContribution[]
   record: DroneTelemetry
 }
@@ -39,7 +39,7 @@ export function toAnomalyEvent(
 
 /** The seed's console line, kept word for word at its start, with the why after it. */
 export function anomalyLine(event: AnomalyEvent): string {
-  const why = event.top_features.map((f) => `${f.name}=${f.value.toPrecision(3)}`).join(', ')
+  const why = event.top_features.map((f) => `${f.name}=${f.surprise.toPrecision(3)}`).join(', ')
   return (
     `Anomaly detected in message from drone_id: ${event.drone_id} ` +
     `(seq ${event.seq}, score ${event.score.toFixed(3)} > ${event.threshold.toFixed(3)}${why ? `; ${why}` : ''})`

@@ -1,317 +1,702 @@
 /**
- * Per-drone, order-aware features. A fault shows up less in one reading than in how a reading
- * relates to the same drone's previous one and to its own recent behaviour, so each feature compares
- * the record with the drone's state, and `nextFeatures` is a pure step (state, record) ->
- * (next state, features) that the live detector and the offline commands share.
+ * Per-drone, order-aware checks: how far each reading departs from what the same drone's other
+ * sensors and its own recent readings say it should be.
  *
- * Every feature is >= 0 and finite. A feature that a record gives no basis for (a drone's first
- * record, one after a long gap, a redelivered one, running statistics still warming up) is 0 and
- * marked unknown, and `fillUnknown` replaces it with a typical value before scoring.
+ * A faulty sensor is seldom out of range; it disagrees. So every check is a residual between two
+ * estimates of one quantity, and each is expressed as a z value: the residual divided by that
+ * drone's own typical residual for the check (a slow running mean of its size, fed only with
+ * readings that looked healthy). A fleet that flies faster, higher or more aggressively therefore
+ * has larger typical residuals, not more alarms.
+ *
+ * - step checks: a reading against a prediction from the last trusted readings of the same sensor
+ *   (spikes, jumps). A reading far off the prediction is not trusted: the reference stays where it
+ *   was, so the record after a spike is compared with the last good value, not with the spike.
+ *   GPS keeps the part of each position step no motion explains (`gps_offset`), so a position that
+ *   leaps and stays offset is flagged until it leaps back.
+ * - noise checks: the spread of each sensor's second differences over the last 1 s and 3 s,
+ *   against its long-run spread (noise bursts).
+ * - repeat checks: how many samples in a row a sensor has repeated its value exactly. A noisy
+ *   sensor never does (a frozen one always does).
+ * - consistency checks: physics between sensors, over windows of 1 to 6 s so that a slowly growing
+ *   bias (drift) accumulates into a visible residual: reported speed against GPS-derived speed,
+ *   horizontal and vertical specific force against GPS and altitude acceleration, forward force
+ *   against the change of speed, roll and pitch rates against the tilt the accelerometer implies,
+ *   yaw rate against the turn of the GPS track.
+ *
+ * `DroneTracker` keeps one drone's history; `push` computes a record's checks and moves the history
+ * on, `peek` computes them without moving it (a late or repeated record). The same records in the
+ * same order always give the same checks: the live detector and the offline commands share this.
  */
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
 
-const INERTIAL = ['acceleration_x', 'acceleration_y', 'acceleration_z', 'gyro_x', 'gyro_y', 'gyro_z'] as const
-const SENSORS = ['latitude', 'longitude', 'altitude', 'velocity', ...INERTIAL] as const
-const FIRST_INERTIAL = SENSORS.length - INERTIAL.length
-const LATITUDE = SENSORS.indexOf('latitude')
-const LONGITUDE = SENSORS.indexOf('longitude')
-const ALTITUDE = SENSORS.indexOf('altitude')
-const VELOCITY = SENSORS.indexOf('velocity')
-const ACCELERATION_X = SENSORS.indexOf('acceleration_x')
-const GYRO_X = SENSORS.indexOf('gyro_x')
-
-/**
- * Signals whose running mean and variance the state tracks, in the order they become observable:
- * each inertial axis's reading (always); the change of altitude and of velocity since the previous
- * sample (when the record follows on from it; differenced, because a climb or a speed-up moves the
- * level but not the size of the steps); and the two consistency errors (when time has also passed).
- */
-const TRACKED = [
-  ...INERTIAL,
-  'altitude_change',
-  'velocity_change',
-  'gps_speed_error',
-  'accel_speed_error',
-] as const
-const ALTITUDE_CHANGE = TRACKED.indexOf('altitude_change')
-const VELOCITY_CHANGE = TRACKED.indexOf('velocity_change')
-const GPS_SPEED_ERROR = TRACKED.indexOf('gps_speed_error')
-const ACCEL_SPEED_ERROR = TRACKED.indexOf('accel_speed_error')
-/**
- * Typical noise of each TRACKED signal in its unit (m/s^2, rad/s, m, m/s): after an unusually quiet
- * spell, ordinary noise should not become a huge z-score.
- */
-const STD_FLOOR = [0.01, 0.01, 0.01, 0.001, 0.001, 0.001, 0.01, 0.01, 0.1, 0.01] as const
-
-/**
- * Feature names in vector order; a model records them and refuses to load if they change.
- *
- * An Isolation Forest draws split attributes uniformly, and a value beyond the training range is
- * isolated no faster than the most extreme training value of that attribute. A fault is therefore
- * found when it is extreme in several features at once, while ordinary noise is extreme in one at a
- * time. So each sensor is seen several ways (its change, its deviation from the drone's own
- * history, its agreement with other sensors), a three-axis sensor is one sensor rather than three
- * attributes that would each carry a third of its weight, and zscore_max carries every deviation.
- */
-export const FEATURE_NAMES = [
-  // |change| since the previous sample (vector norm for three-axis sensors): spikes and jumps.
-  'delta_position_m',
-  'delta_altitude_m',
-  'delta_velocity_mps',
-  'delta_acceleration_mps2',
-  'delta_gyro_radps',
-  // Physical consistency, m/s: GPS-derived speed vs reported speed, and the change of speed vs
-  // what the forward accelerometer implies. A lying sensor disagrees with the others.
-  'gps_speed_error_mps',
-  'accel_speed_error_mps',
-  // |signal - recent mean| / recent std against the drone's own exponentially weighted history
-  // (the largest over a three-axis sensor's axes), and the largest of them all.
-  'zscore_acceleration',
-  'zscore_gyro',
-  'zscore_altitude_change',
-  'zscore_velocity_change',
-  'zscore_gps_speed_error',
-  'zscore_accel_speed_error',
-  'zscore_max',
-  // Consecutive samples that repeated the previous value exactly: real sensors are never that still.
-  'repeat_position',
-  'repeat_altitude',
-  'repeat_velocity',
-  'repeat_acceleration',
-  'repeat_gyro',
-] as const
-
-export type FeatureName = (typeof FEATURE_NAMES)[number]
-
-const feature = (name: FeatureName): number => FEATURE_NAMES.indexOf(name)
-const DELTA_POSITION = feature('delta_position_m')
-const DELTA_ALTITUDE = feature('delta_altitude_m')
-const DELTA_VELOCITY = feature('delta_velocity_mps')
-const DELTA_ACCELERATION = feature('delta_acceleration_mps2')
-const DELTA_GYRO = feature('delta_gyro_radps')
-const GPS_SPEED_ERROR_FEATURE = feature('gps_speed_error_mps')
-const ACCEL_SPEED_ERROR_FEATURE = feature('accel_speed_error_mps')
-const ZSCORE_MAX = feature('zscore_max')
-/** The feature each TRACKED signal's z-score goes to, in TRACKED order. */
-const ZSCORE_OF_TRACKED = (
-  [
-    'zscore_acceleration',
-    'zscore_acceleration',
-    'zscore_acceleration',
-    'zscore_gyro',
-    'zscore_gyro',
-    'zscore_gyro',
-    'zscore_altitude_change',
-    'zscore_velocity_change',
-    'zscore_gps_speed_error',
-    'zscore_accel_speed_error',
-  ] as const
-).map(feature)
-const REPEAT_POSITION = feature('repeat_position')
-const REPEAT_ALTITUDE = feature('repeat_altitude')
-const REPEAT_VELOCITY = feature('repeat_velocity')
-const REPEAT_ACCELERATION = feature('repeat_acceleration')
-const REPEAT_GYRO = feature('repeat_gyro')
-const DELTAS = [DELTA_POSITION, DELTA_ALTITUDE, DELTA_VELOCITY, DELTA_ACCELERATION, DELTA_GYRO]
-const REPEATS = [REPEAT_POSITION, REPEAT_ALTITUDE, REPEAT_VELOCITY, REPEAT_ACCELERATION, REPEAT_GYRO]
-
-/**
- * Past this gap the previous sample says nothing about the next one (a restart, a link outage), so
- * the stream is treated as starting afresh. Far longer than any telemetry interval.
- */
-export const MAX_GAP_MS = 10_000
-
-/** Weight of the newest value in the running mean and variance: a memory of about 20 samples. */
-const EW_ALPHA = 0.1
-/** A z-score stays 0 until its running variance has seen enough values to mean something. */
-const WARMUP_SAMPLES = 10
-/** Upper bound on any feature, so garbage input still yields a finite (and extreme) vector. */
-const FEATURE_CAP = 1e9
+/** Standard gravity, m/s². */
+const GRAVITY = 9.80665
 const EARTH_RADIUS_M = 6_371_008.8
 const RADIANS = Math.PI / 180
 
-export interface DroneState {
-  readonly seq: number
-  readonly timestamp: number
-  /** The last reading of each of SENSORS. */
-  readonly last: Float64Array
-  /** How many consecutive samples each of SENSORS has repeated exactly, up to the last reading. */
-  readonly repeats: Float64Array
-  /** Exponentially weighted mean and variance of each TRACKED signal, and how many values each has seen. */
-  readonly mean: Float64Array
-  readonly variance: Float64Array
-  readonly count: Float64Array
+/**
+ * Past this gap the previous sample says nothing about the next one (a restart, a link outage), so
+ * the drone's history starts afresh. Far longer than any telemetry interval.
+ */
+export const MAX_GAP_MS = 10_000
+
+/** The sensors a reading is checked on, each with its own reference, noise level and repeat count. */
+const SCALARS = [
+  'acceleration_x',
+  'acceleration_y',
+  'acceleration_z',
+  'gyro_x',
+  'gyro_y',
+  'gyro_z',
+  'altitude',
+  'velocity',
+] as const
+const SENSOR_LABELS = [
+  'accel_x',
+  'accel_y',
+  'accel_z',
+  'gyro_x',
+  'gyro_y',
+  'gyro_z',
+  'altitude',
+  'velocity',
+  'gps',
+]
+const GPS = SCALARS.length
+const SENSOR_COUNT = SCALARS.length + 1
+
+/** The check families the model sees, one feature each (see `toFeatures`). */
+export const FAMILIES = ['step', 'noise', 'consistency'] as const
+export type Family = (typeof FAMILIES)[number]
+
+interface CheckSpec {
+  name: string
+  family: Family | 'repeat'
 }
 
-export interface FeatureStep {
-  state: DroneState
-  /** One value per FEATURE_NAMES entry; 0 where not known. */
-  features: Float64Array
-  /** 1 where the feature was computed, 0 where the record gave no basis for it. */
-  known: Uint8Array
+const CONSISTENCY_CHECKS = [
+  'velocity_vs_gps_speed_1s',
+  'velocity_vs_gps_speed_5s',
+  'horizontal_accel_vs_gps_2s',
+  'vertical_accel_vs_altitude_2s',
+  'vertical_accel_vs_altitude_6s',
+  'roll_rate_vs_accel_tilt_1s',
+  'roll_rate_vs_accel_tilt_3s',
+  'pitch_rate_vs_accel_tilt_1s',
+  'pitch_rate_vs_accel_tilt_3s',
+] as const
+type ConsistencyCheck = (typeof CONSISTENCY_CHECKS)[number]
+
+/** Every check, in the order of a checks vector. */
+export const CHECKS: readonly CheckSpec[] = [
+  ...SENSOR_LABELS.map((s) => ({ name: `${s}_step`, family: 'step' as const })),
+  { name: 'gps_offset', family: 'step' },
+  ...SENSOR_LABELS.flatMap((s) => [
+    { name: `${s}_noise_1s`, family: 'noise' as const },
+    { name: `${s}_noise_3s`, family: 'noise' as const },
+  ]),
+  ...SENSOR_LABELS.map((s) => ({ name: `${s}_repeats`, family: 'repeat' as const })),
+  ...CONSISTENCY_CHECKS.map((name) => ({ name, family: 'consistency' as const })),
+]
+export const CHECK_NAMES = CHECKS.map((c) => c.name)
+const checkIndex = (name: string): number => CHECK_NAMES.indexOf(name)
+const STEP = 0
+const GPS_OFFSET = checkIndex('gps_offset')
+const NOISE = checkIndex('accel_x_noise_1s')
+const REPEAT = checkIndex('accel_x_repeats')
+const CONSISTENCY = checkIndex(CONSISTENCY_CHECKS[0])
+const CONSISTENCY_INDEX = Object.fromEntries(
+  CONSISTENCY_CHECKS.map((name, i) => [name, CONSISTENCY + i]),
+) as Record<ConsistencyCheck, number>
+
+/** Beyond this z a reading is not trusted as a reference. */
+const TRUST_GATE = 6
+/**
+ * Only residuals below this z feed the typical residual, so a slowly growing one (a drift) stops
+ * teaching the drone's typical size soon after it grows past the ordinary.
+ */
+const LEARN_GATE = 3
+/**
+ * A reference older than this is replaced by the current reading rather than trusted further. The
+ * body rates get less: a manoeuvre changes them by more in one sample than their noise, and a
+ * reference held after it would flag every sample until it is let go.
+ */
+const STALE_REFERENCE_S = 1
+const STALE_RATE_REFERENCE_S = 0.3
+/** Samples a check needs before its z means something. */
+const WARMUP = 20
+/** Memory of the typical residuals, in samples (two minutes at 10 Hz): slow, so a drift stands out. */
+const SCALE_MEMORY = 1200
+/** Weight of the newest difference in the slope of a step check's prediction. */
+const SLOPE_ALPHA = 0.5
+/**
+ * An unexplained GPS step implying more than this acceleration (m/s²; 1 m in 0.1 s) is no flight: a
+ * candidate position jump. It becomes the offset only if the next step is ordinary flight again
+ * from where it landed; a step that is followed by another wild one is noise, or a spike.
+ */
+const GPS_JUMP_ACCELERATION = 100
+/**
+ * An unexplained GPS offset is held this long (s) after the step that made it, then accepted as the
+ * new truth, so an error is not held for ever. Longer than any position jump we expect to resolve.
+ */
+const GPS_OFFSET_HOLD_S = 90
+/** A step that takes the offset below this fraction of its size cancels it (the position leapt back). */
+const GPS_OFFSET_CANCEL = 0.2
+/** Below this ground speed (m/s) the course is not defined well enough to check speed change or yaw rate. */
+const MIN_COURSE_SPEED = 3
+
+/** Samples of history kept per drone: 8 s at 10 Hz, enough for the longest window and its chord. */
+const CAPACITY = 80
+// One history slot: the time (s), then each sensor twice, as trusted (a reading its step check did
+// not trust is replaced by its prediction, and GPS has its unexplained offset removed) and as read,
+// then the roll and pitch the trusted specific force implies. Windowed consistency checks read the
+// trusted values, so a spike does not echo through every window that still holds it; the noise
+// checks read the raw ones, since noise is what they measure.
+const T = 0
+const TRUSTED = 1
+const RAW = TRUSTED + SENSOR_COUNT + 1
+// Sensor offsets within a block of SENSOR_COUNT + 1 values: the eight scalars, then GPS east, north.
+const ALT = SCALARS.indexOf('altitude')
+const VEL = SCALARS.indexOf('velocity')
+const AX = SCALARS.indexOf('acceleration_x')
+const AY = SCALARS.indexOf('acceleration_y')
+const AZ = SCALARS.indexOf('acceleration_z')
+const GX = SCALARS.indexOf('gyro_x')
+const GY = SCALARS.indexOf('gyro_y')
+const GZ = SCALARS.indexOf('gyro_z')
+const EAST = GPS
+const NORTH = GPS + 1
+const ROLL = RAW + SENSOR_COUNT + 1
+const PITCH = ROLL + 1
+/**
+ * 1 when a reading at this sample was not trusted (a step no motion explains, or a repeat): a
+ * window holding such a sample compares across a fault's start or end, so it says nothing and is
+ * skipped. Without this, a window would go on seeing a fault for its whole length after it ended.
+ */
+const BROKEN = PITCH + 1
+const SLOT = BROKEN + 1
+
+/** One record's checks: z per CHECKS entry, NaN where the record gives no basis for it yet. */
+export type Checks = Float64Array
+
+/** Running mean of a check's residual size over healthy-looking readings. */
+class TypicalResidual {
+  private scale = 0
+  private count = 0
+
+  /** The typical size, once enough residuals were seen to trust it. */
+  get size(): number | undefined {
+    return this.count >= WARMUP ? Math.max(this.scale, 1e-9) : undefined
+  }
+
+  /** z of `residual`, NaN while warming up; learns from it if it looks healthy. */
+  z(residual: number, learn: boolean): number {
+    const size = Math.abs(residual)
+    const typical = this.size
+    const z = typical === undefined ? Number.NaN : size / typical
+    if (learn && Number.isFinite(size) && !(z >= LEARN_GATE)) {
+      this.count++
+      this.scale += (size - this.scale) / Math.min(this.count, SCALE_MEMORY)
+    }
+    return z
+  }
+
+  clone(): TypicalResidual {
+    return Object.assign(new TypicalResidual(), this)
+  }
 }
 
 /**
- * Replaces the step's unknown features with `typical` values (the model's training medians) and
- * returns its features. 0 would be a poor stand-in: an Isolation Forest isolates a vector that is
- * at the bottom of every feature's range at once, so every drone's first record would be an anomaly.
+ * One drone's history and what it has learned about its own residuals. Fed one drone's records in
+ * seq order (the sequencer sees to that live).
  */
-export function fillUnknown(step: FeatureStep, typical: ArrayLike<number>): Float64Array {
-  for (let i = 0; i < FEATURE_NAMES.length; i++) if (step.known[i] === 0) step.features[i] = typical[i]!
-  return step.features
-}
+export class DroneTracker {
+  private seq = -1
+  private timestampMs = Number.NaN
+  private originTimeMs = Number.NaN
+  private originLat = Number.NaN
+  private originLon = Number.NaN
+  private history = new Float64Array(CAPACITY * SLOT)
+  private head = -1
+  private length = 0
+  /** Consecutive exact repeats of each sensor's reading. */
+  private repeats = new Float64Array(SENSOR_COUNT)
+  /** Step checks of the scalars: trusted reference value, its slope per second, and its time. */
+  private refValue = new Float64Array(SCALARS.length)
+  private refSlope = new Float64Array(SCALARS.length)
+  private refTime = new Float64Array(SCALARS.length).fill(Number.NaN)
+  /** GPS: the velocity of the last explained step (m/s), and the unexplained offset (m). */
+  private gpsRate: [number, number] | undefined
+  private offset: [number, number] = [0, 0]
+  private offsetSince = Number.NaN
+  /** The unexplained part of the last step, when it was a candidate jump. */
+  private candidate: [number, number] | undefined
+  private wasFrozen = false
+  /** Whether the record being checked had a reading that was not trusted. */
+  private broken = false
+  /** The GPS's noise over the last second was well above its usual level (as of the last record). */
+  private gpsNoisy = false
+  private typical = CHECKS.map(() => new TypicalResidual())
+  /** Room for one window's values, reused. */
+  private readonly scratch = new Float64Array(CAPACITY)
 
-/** Features of `record` given the drone's state before it, and the state after it. Pure. */
-export function nextFeatures(state: DroneState | undefined, record: DroneTelemetry): FeatureStep {
-  const reading = new Float64Array(SENSORS.length)
-  for (let i = 0; i < SENSORS.length; i++) reading[i] = record[SENSORS[i]!]
-  const elapsedMs = state ? record.timestamp - state.timestamp : 0
-  const follows = state !== undefined && record.seq === state.seq + 1 && elapsedMs <= MAX_GAP_MS
+  /** The last seq pushed, -1 before the first. */
+  get lastSeq(): number {
+    return this.seq
+  }
 
-  const signals = new Float64Array(TRACKED.length)
-  signals.set(reading.subarray(FIRST_INERTIAL))
-  // TRACKED signals [0, observed) have a value for this record.
-  let observed: number = INERTIAL.length
-  let distanceM = 0
-  if (follows) {
-    const last = state.last
-    distanceM = groundDistanceM(last[LATITUDE]!, last[LONGITUDE]!, reading[LATITUDE]!, reading[LONGITUDE]!)
-    signals[ALTITUDE_CHANGE] = reading[ALTITUDE]! - last[ALTITUDE]!
-    signals[VELOCITY_CHANGE] = reading[VELOCITY]! - last[VELOCITY]!
-    observed = GPS_SPEED_ERROR
-    // Rates need time to have passed; a repeated or backwards timestamp leaves them neutral.
-    if (elapsedMs > 0) {
-      const dt = elapsedMs / 1000
-      signals[GPS_SPEED_ERROR] = Math.abs(distanceM / dt - (last[VELOCITY]! + reading[VELOCITY]!) / 2)
-      // Near-level flight along the heading: forward specific force is the rate of change of speed.
-      const forwardAcceleration = (last[ACCELERATION_X]! + reading[ACCELERATION_X]!) / 2
-      signals[ACCEL_SPEED_ERROR] = Math.abs(signals[VELOCITY_CHANGE]! - forwardAcceleration * dt)
-      observed = TRACKED.length
+  /** A record from before the last one pushed (redelivered or late), rather than a restarted drone. */
+  isBehind(record: DroneTelemetry): boolean {
+    return record.seq <= this.seq && record.timestamp <= this.timestampMs
+  }
+
+  /** The record's checks, moving the history on. */
+  push(record: DroneTelemetry): Checks {
+    return this.advance(record)
+  }
+
+  /**
+   * The record's checks, leaving the history unchanged: for a record that arrives after later ones
+   * were processed (a late or repeated one). Its neighbours were judged without it, so it is judged
+   * without them: as a drone's first record, every check but the repeat counts unknown.
+   */
+  peek(record: DroneTelemetry): Checks {
+    return this.clone().advance(record)
+  }
+
+  private clone(): DroneTracker {
+    const copy = Object.assign(new DroneTracker(), this)
+    copy.history = this.history.slice()
+    copy.repeats = this.repeats.slice()
+    copy.refValue = this.refValue.slice()
+    copy.refSlope = this.refSlope.slice()
+    copy.refTime = this.refTime.slice()
+    copy.offset = [...this.offset]
+    copy.offsetSince = this.offsetSince
+    copy.candidate = this.candidate && [...this.candidate]
+    copy.gpsRate = this.gpsRate && [...this.gpsRate]
+    copy.typical = this.typical.map((t) => t.clone())
+    return copy
+  }
+
+  private advance(record: DroneTelemetry): Checks {
+    const checks = new Float64Array(CHECKS.length).fill(Number.NaN)
+    this.broken = false
+    const gapMs = record.timestamp - this.timestampMs
+    if (!(gapMs > 0 && gapMs <= MAX_GAP_MS && record.seq > this.seq)) this.restart(record)
+    this.seq = record.seq
+    this.timestampMs = record.timestamp
+    const previous = this.slot(0)
+    const slot = this.append()
+    const h = this.history
+    h[slot + T] = (record.timestamp - this.originTimeMs) / 1000
+    for (let i = 0; i < SCALARS.length; i++) h[slot + RAW + i] = record[SCALARS[i]!]
+    const [east, north] = this.toLocal(record.latitude, record.longitude)
+    h[slot + RAW + EAST] = east
+    h[slot + RAW + NORTH] = north
+
+    this.countRepeats(slot, previous, checks)
+    this.stepChecks(slot, checks)
+    this.gpsChecks(slot, previous, checks)
+    h[slot + BROKEN] = this.broken ? 1 : 0
+    h[slot + ROLL] = Math.atan2(h[slot + TRUSTED + AY]!, -h[slot + TRUSTED + AZ]!)
+    h[slot + PITCH] = -Math.atan2(h[slot + TRUSTED + AX]!, -h[slot + TRUSTED + AZ]!)
+    this.noiseChecks(checks)
+    this.consistencyChecks(checks)
+    return checks
+  }
+
+  /** Forgets the history: the drone's first record, or one after a gap or a restart. */
+  private restart(record: DroneTelemetry): void {
+    this.head = -1
+    this.length = 0
+    this.originTimeMs = record.timestamp
+    this.originLat = record.latitude
+    this.originLon = record.longitude
+    this.refTime.fill(Number.NaN)
+    this.repeats.fill(0)
+    this.gpsRate = undefined
+    this.offset = [0, 0]
+    this.candidate = undefined
+  }
+
+  /** Local east and north metres from the drone's first position (flat earth over a flight). */
+  private toLocal(lat: number, lon: number): [number, number] {
+    const north = (lat - this.originLat) * RADIANS * EARTH_RADIUS_M
+    const east = (lon - this.originLon) * RADIANS * EARTH_RADIUS_M * Math.cos(this.originLat * RADIANS)
+    return [east, north]
+  }
+
+  private append(): number {
+    this.head = (this.head + 1) % CAPACITY
+    this.length = Math.min(this.length + 1, CAPACITY)
+    return this.head * SLOT
+  }
+
+  /** Offset of the k-th newest sample (0 = the newest), or -1 beyond the history. */
+  private slot(k: number): number {
+    return k >= 0 && k < this.length ? ((this.head - k + CAPACITY) % CAPACITY) * SLOT : -1
+  }
+
+  private value(k: number, field: number): number {
+    return this.history[this.slot(k) + field]!
+  }
+
+  /** The k of the newest sample at least `seconds` older than the newest, or -1 if history is shorter. */
+  private back(seconds: number): number {
+    const now = this.value(0, T)
+    for (let k = 1; k < this.length; k++) if (this.value(k, T) <= now - seconds + 1e-6) return k
+    return -1
+  }
+
+  private countRepeats(slot: number, previous: number, checks: Checks): void {
+    const h = this.history
+    for (let i = 0; i < SENSOR_COUNT; i++) {
+      const same =
+        previous >= 0 &&
+        h[slot + RAW + i] === h[previous + RAW + i] &&
+        (i !== GPS || h[slot + RAW + NORTH] === h[previous + RAW + NORTH])
+      this.repeats[i] = same ? this.repeats[i]! + 1 : 0
+      checks[REPEAT + i] = this.repeats[i]!
+      if (same) this.broken = true
     }
   }
 
-  const features = new Float64Array(FEATURE_NAMES.length)
-  const known = new Uint8Array(FEATURE_NAMES.length)
-  if (state) writeZScores(state, signals, observed, features, known)
-  // At-least-once delivery can hand us a record again; it neither compares with nor moves the
-  // state. A lower seq with a later timestamp is a restarted drone instead, and starts afresh.
-  if (state && record.seq <= state.seq && record.timestamp <= state.timestamp) {
-    return { state, features: bounded(features), known }
+  /** Each scalar against its trusted reference moved on by its slope. */
+  private stepChecks(slot: number, checks: Checks): void {
+    const h = this.history
+    const t = h[slot + T]!
+    for (let i = 0; i < SCALARS.length; i++) {
+      const v = h[slot + RAW + i]!
+      h[slot + TRUSTED + i] = v
+      const elapsed = t - this.refTime[i]!
+      const rate = i === GX || i === GY || i === GZ
+      if (!(elapsed > 0 && elapsed <= (rate ? STALE_RATE_REFERENCE_S : STALE_REFERENCE_S))) {
+        this.refValue[i] = v
+        this.refSlope[i] = 0
+        this.refTime[i] = t
+        continue
+      }
+      const predicted = this.refValue[i]! + this.slopeOf(i, slot) * elapsed
+      // A frozen reading would teach the typical residual nothing but its own repetition.
+      const z = this.typical[STEP + i]!.z(
+        this.innovation(i, slot, v, predicted, elapsed),
+        this.repeats[i] === 0,
+      )
+      checks[STEP + i] = z
+      if (z >= TRUST_GATE) {
+        // Only readings whose prediction is reliable are replaced. Body rates and speed stay as
+        // read: a manoeuvre's genuine jump in rate, or a turn right after take-off, would be
+        // replaced too, and the windowed checks would then see a fault that is not there.
+        if (!rate && i !== VEL) h[slot + TRUSTED + i] = predicted
+        if (!rate) this.broken = true
+        continue
+      }
+      const slope = (v - this.refValue[i]!) / elapsed
+      this.refSlope[i] = this.refSlope[i]! + SLOPE_ALPHA * (slope - this.refSlope[i]!)
+      this.refValue[i] = v
+      this.refTime[i] = t
+    }
   }
 
-  const repeats = new Float64Array(SENSORS.length)
-  if (follows) {
-    const last = state.last
-    features[DELTA_POSITION] = distanceM
-    features[DELTA_ALTITUDE] = Math.abs(signals[ALTITUDE_CHANGE]!)
-    features[DELTA_VELOCITY] = Math.abs(signals[VELOCITY_CHANGE]!)
-    features[DELTA_ACCELERATION] = changeNorm(last, reading, ACCELERATION_X)
-    features[DELTA_GYRO] = changeNorm(last, reading, GYRO_X)
-    features[GPS_SPEED_ERROR_FEATURE] = signals[GPS_SPEED_ERROR]!
-    features[ACCEL_SPEED_ERROR_FEATURE] = signals[ACCEL_SPEED_ERROR]!
-    for (const i of DELTAS) known[i] = 1
-    if (observed === TRACKED.length) known[GPS_SPEED_ERROR_FEATURE] = known[ACCEL_SPEED_ERROR_FEATURE] = 1
-    for (let i = 0; i < SENSORS.length; i++) repeats[i] = reading[i] === last[i] ? state.repeats[i]! + 1 : 0
+  /**
+   * How far the reading is from its prediction. Below MIN_COURSE_SPEED the direction of travel is
+   * unknown, so speed may change by up to the horizontal specific force times the time elapsed in
+   * either direction, and only what lies beyond that counts.
+   */
+  private innovation(i: number, slot: number, v: number, predicted: number, elapsed: number): number {
+    if (i !== VEL || this.refValue[VEL]! >= MIN_COURSE_SPEED) return v - predicted
+    const h = this.history
+    const bound = Math.hypot(h[slot + TRUSTED + AX]!, h[slot + TRUSTED + AY]!) * elapsed
+    const change = v - this.refValue[VEL]!
+    return Math.sign(change) * Math.max(0, Math.abs(change) - bound)
   }
-  features[REPEAT_POSITION] = Math.max(repeats[LATITUDE]!, repeats[LONGITUDE]!)
-  features[REPEAT_ALTITUDE] = repeats[ALTITUDE]!
-  features[REPEAT_VELOCITY] = repeats[VELOCITY]!
-  features[REPEAT_ACCELERATION] = Math.max(
-    repeats[ACCELERATION_X]!,
-    repeats[ACCELERATION_X + 1]!,
-    repeats[ACCELERATION_X + 2]!,
-  )
-  features[REPEAT_GYRO] = Math.max(repeats[GYRO_X]!, repeats[GYRO_X + 1]!, repeats[GYRO_X + 2]!)
-  // With nothing before it a reading has repeated nothing, so repeat counts are always known.
-  for (const i of REPEATS) known[i] = 1
 
-  return {
-    state: {
-      seq: record.seq,
-      timestamp: record.timestamp,
-      last: reading,
-      repeats,
-      ...foldSignals(state, signals, observed),
-    },
-    features: bounded(features),
-    known,
+  /**
+   * How fast sensor i is expected to change now. Speed changes at the forward specific force once
+   * the drone is moving (its nose follows its course), and the climb rate at the vertical one, so
+   * a manoeuvre is predicted rather than mistaken for a spike; the others follow their own recent
+   * slope.
+   */
+  private slopeOf(i: number, slot: number): number {
+    const h = this.history
+    if (i === VEL && this.refValue[VEL]! >= MIN_COURSE_SPEED) return h[slot + TRUSTED + AX]!
+    if (i === ALT) {
+      const previous = this.slot(1)
+      const dt = previous < 0 ? 0 : h[slot + T]! - h[previous + T]!
+      return this.refSlope[ALT]! - (h[slot + TRUSTED + AZ]! + GRAVITY) * dt
+    }
+    return this.refSlope[i]!
+  }
+
+  /**
+   * The GPS step since the last sample against the last explained one. A step no flight can make
+   * (an implied acceleration beyond GPS_JUMP_ACCELERATION) adds its unexplained part to the offset,
+   * which a jump back cancels; the trusted position is the reading less the offset.
+   */
+  private gpsChecks(slot: number, previous: number, checks: Checks): void {
+    const h = this.history
+    const t = h[slot + T]!
+    const east = h[slot + RAW + EAST]!
+    const north = h[slot + RAW + NORTH]!
+    let trusted = true
+    if (previous >= 0) {
+      const dt = t - h[previous + T]!
+      if (t - this.offsetSince > GPS_OFFSET_HOLD_S) this.offset = [0, 0]
+      const step: [number, number] = [east - h[previous + RAW + EAST]!, north - h[previous + RAW + NORTH]!]
+      const thawing = this.repeats[GPS] === 0 && this.wasFrozen
+      if (this.gpsRate && !thawing) {
+        const unexplained: [number, number] = [step[0] - this.gpsRate[0] * dt, step[1] - this.gpsRate[1] * dt]
+        const size = Math.hypot(unexplained[0], unexplained[1])
+        checks[STEP + GPS] = this.typical[STEP + GPS]!.z(size, this.repeats[GPS] === 0)
+        if (size / (dt * dt) <= GPS_JUMP_ACCELERATION) {
+          // Ordinary, quiet flight after a candidate: it was a jump, and the position stayed where it
+          // leapt. A noisy receiver's wild step is not taken for one.
+          const quiet = checks[STEP + GPS]! < LEARN_GATE && !this.gpsNoisy
+          if (this.candidate && quiet) this.latch(this.candidate, t)
+          this.candidate = undefined
+          this.gpsRate = [step[0] / dt, step[1] / dt]
+        } else {
+          trusted = false
+          if (!this.candidate) {
+            this.candidate = unexplained
+          } else {
+            // Two wild steps in a row: out and back is a spike, and anything else means the rate
+            // the steps are judged by is wrong (after a frozen receiver, say): take the new one.
+            const back = Math.hypot(this.candidate[0] + unexplained[0], this.candidate[1] + unexplained[1])
+            if (back >= GPS_OFFSET_CANCEL * Math.hypot(...this.candidate))
+              this.gpsRate = [step[0] / dt, step[1] / dt]
+            this.candidate = undefined
+          }
+        }
+        const typical = this.typical[STEP + GPS]!.size
+        if (typical !== undefined) checks[GPS_OFFSET] = Math.hypot(this.offset[0], this.offset[1]) / typical
+      } else {
+        // The first step, or the receiver catching up after a freeze: it sets the pace, nothing more.
+        if (thawing) {
+          this.offset = [0, 0]
+          this.candidate = undefined
+          trusted = false
+        }
+        this.gpsRate = [step[0] / dt, step[1] / dt]
+        if (thawing) this.gpsRate = undefined
+      }
+    }
+    this.wasFrozen = this.repeats[GPS]! > 0
+    if (!trusted) this.broken = true
+    // A position not trusted (a candidate jump, a catch-up) continues the trusted track instead.
+    const rate = this.gpsRate ?? [0, 0]
+    const dt = previous < 0 ? 0 : t - h[previous + T]!
+    h[slot + TRUSTED + EAST] = trusted ? east - this.offset[0] : h[previous + TRUSTED + EAST]! + rate[0] * dt
+    h[slot + TRUSTED + NORTH] = trusted
+      ? north - this.offset[1]
+      : h[previous + TRUSTED + NORTH]! + rate[1] * dt
+  }
+
+  /** Takes a confirmed jump into the offset; one that (nearly) undoes the offset cancels it. */
+  private latch(jump: [number, number], t: number): void {
+    const before = Math.hypot(this.offset[0], this.offset[1])
+    this.offset = [this.offset[0] + jump[0], this.offset[1] + jump[1]]
+    if (Math.hypot(this.offset[0], this.offset[1]) < GPS_OFFSET_CANCEL * before) this.offset = [0, 0]
+    this.offsetSince = t
+  }
+
+  /**
+   * The median size of raw second differences over the last 1 s and 3 s, against the sensor's
+   * long-run level. A median, because a manoeuvre's few large steps must not count as noise.
+   */
+  private noiseChecks(checks: Checks): void {
+    const sizes = this.scratch
+    for (const [w, seconds] of [1, 3].entries()) {
+      const k = this.back(seconds)
+      if (k < 2) continue
+      for (let i = 0; i < SENSOR_COUNT; i++) {
+        const n = k - 1
+        for (let j = 0; j < n; j++) sizes[j] = Math.abs(this.secondDifference(i, j))
+        const check = NOISE + 2 * i + w
+        checks[check] = this.typical[check]!.z(median(sizes.subarray(0, n)), this.repeats[i] === 0)
+      }
+    }
+    this.gpsNoisy = checks[NOISE + 2 * GPS]! >= LEARN_GATE
+  }
+
+  /** Raw second difference of sensor i (GPS: its length) at the j-th newest sample. */
+  private secondDifference(i: number, j: number): number {
+    if (i !== GPS) return this.rawSecondDifference(i, j)
+    return Math.hypot(this.rawSecondDifference(EAST, j), this.rawSecondDifference(NORTH, j))
+  }
+
+  private rawSecondDifference(field: number, j: number): number {
+    return this.value(j, RAW + field) - 2 * this.value(j + 1, RAW + field) + this.value(j + 2, RAW + field)
+  }
+
+  // Written out rather than through a local closure: on the hot path, every closure created per
+  // record costs more than the arithmetic it wraps.
+  private consistencyChecks(checks: Checks): void {
+    this.setCheck(checks, 'velocity_vs_gps_speed_1s', this.speedResidual(1))
+    this.setCheck(checks, 'velocity_vs_gps_speed_5s', this.speedResidual(5))
+    this.setCheck(checks, 'horizontal_accel_vs_gps_2s', this.horizontalAccelResidual(1))
+    this.setCheck(checks, 'vertical_accel_vs_altitude_2s', this.verticalAccelResidual(1))
+    this.setCheck(checks, 'vertical_accel_vs_altitude_6s', this.verticalAccelResidual(3))
+    this.setCheck(checks, 'roll_rate_vs_accel_tilt_1s', this.tiltRateResidual(1, ROLL))
+    this.setCheck(checks, 'roll_rate_vs_accel_tilt_3s', this.tiltRateResidual(3, ROLL))
+    this.setCheck(checks, 'pitch_rate_vs_accel_tilt_1s', this.tiltRateResidual(1, PITCH))
+    this.setCheck(checks, 'pitch_rate_vs_accel_tilt_3s', this.tiltRateResidual(3, PITCH))
+  }
+
+  private setCheck(checks: Checks, name: ConsistencyCheck, residual: number | undefined): void {
+    if (residual === undefined) return
+    const at = CONSISTENCY_INDEX[name]
+    checks[at] = this.typical[at]!.z(residual, true)
+  }
+
+  /** A trusted value halfway between samples j and j + 1. */
+  private midpoint(j: number, field: number): number {
+    return (this.trusted(j, field) + this.trusted(j + 1, field)) / 2
+  }
+
+  /** Whether samples 0..k are all trusted, so a window over them compares like with like. */
+  private intact(k: number): boolean {
+    for (let j = 0; j <= k; j++) if (this.value(j, BROKEN) === 1) return false
+    return true
+  }
+
+  /** A trusted sensor value (or ROLL, PITCH) at the k-th newest sample. */
+  private trusted(k: number, field: number): number {
+    return this.value(k, field >= ROLL ? field : TRUSTED + field)
+  }
+
+  /** Mean of a trusted value over samples k..m (inclusive, k newest). */
+  private mean(field: number, k: number, m: number): number {
+    let sum = 0
+    for (let j = k; j <= m; j++) sum += this.trusted(j, field)
+    return sum / (m - k + 1)
+  }
+
+  /** Reported speed against the GPS track's length over the last `seconds`, in half-second chords. */
+  private speedResidual(seconds: number): number | undefined {
+    const end = this.back(seconds)
+    if (end < 0 || !this.intact(end)) return undefined
+    const chord = Math.max(1, this.back(0.5))
+    let distance = 0
+    for (let k = 0; k < end; k += chord) {
+      const m = Math.min(k + chord, end)
+      distance += Math.hypot(
+        this.trusted(k, EAST) - this.trusted(m, EAST),
+        this.trusted(k, NORTH) - this.trusted(m, NORTH),
+      )
+    }
+    return this.mean(VEL, 0, end) - distance / (this.value(0, T) - this.value(end, T))
+  }
+
+  /**
+   * Horizontal specific force against the GPS track's acceleration over ±h seconds: the second
+   * difference of position equals the acceleration averaged with triangular weights, so the
+   * accelerometer is averaged with the same weights. Compared as magnitudes, since the heading
+   * that relates the two frames is not reported.
+   */
+  private horizontalAccelResidual(h: number): number | undefined {
+    const mid = this.back(h)
+    if (mid < 1 || this.back(2 * h) !== 2 * mid || !this.intact(2 * mid)) return undefined
+    const gps = Math.hypot(this.secondDerivative(EAST, mid), this.secondDerivative(NORTH, mid))
+    return Math.hypot(this.triangular(AX, mid), this.triangular(AY, mid)) - gps
+  }
+
+  /** Vertical specific force plus gravity against the altitude's acceleration, the same way. */
+  private verticalAccelResidual(h: number): number | undefined {
+    const mid = this.back(h)
+    if (mid < 1 || this.back(2 * h) !== 2 * mid || !this.intact(2 * mid)) return undefined
+    return this.triangular(AZ, mid) + GRAVITY + this.secondDerivative(ALT, mid)
+  }
+
+  /** Second difference of a trusted value over samples 0, mid and 2·mid, per second squared. */
+  private secondDerivative(field: number, mid: number): number {
+    const span = (this.value(0, T) - this.value(2 * mid, T)) / 2
+    return (
+      (this.trusted(0, field) - 2 * this.trusted(mid, field) + this.trusted(2 * mid, field)) / (span * span)
+    )
+  }
+
+  /** A trusted value averaged with triangular weights peaking at the mid sample, over 0..2·mid. */
+  private triangular(field: number, mid: number): number {
+    let sum = 0
+    let weights = 0
+    for (let k = 1; k < 2 * mid; k++) {
+      const w = mid - Math.abs(k - mid)
+      sum += w * this.trusted(k, field)
+      weights += w
+    }
+    return sum / weights
+  }
+
+  /** Trapezoidal integral of a trusted value from sample m up to sample k (k newer), in value·s. */
+  private integral(field: number, k: number, m: number): number {
+    let sum = 0
+    for (let j = k; j < m; j++) {
+      const dt = this.value(j, T) - this.value(j + 1, T)
+      sum += ((this.trusted(j, field) + this.trusted(j + 1, field)) / 2) * dt
+    }
+    return sum
+  }
+
+  /**
+   * The change of roll (or pitch) that the specific force implies, against the body rates
+   * integrated over the window (Euler-angle kinematics with the yaw-rate coupling kept).
+   */
+  private tiltRateResidual(seconds: number, angle: typeof ROLL | typeof PITCH): number | undefined {
+    const end = this.back(seconds)
+    if (end < 3 || !this.intact(end)) return undefined
+    const change = this.mean(angle, 0, 2) - this.mean(angle, end - 2, end)
+    let rates = 0
+    for (let j = 1; j < end - 1; j++) {
+      const dt = this.value(j, T) - this.value(j + 1, T)
+      const yawRate = this.midpoint(j, GZ)
+      rates +=
+        angle === ROLL
+          ? (this.midpoint(j, GX) + yawRate * Math.sin(this.midpoint(j, PITCH))) * dt
+          : (this.midpoint(j, GY) - yawRate * Math.sin(this.midpoint(j, ROLL))) * dt
+    }
+    const scale = angle === PITCH ? Math.cos(this.trusted(1, ROLL)) : 1
+    return (change * scale - rates) / (this.value(1, T) - this.value(end - 1, T))
   }
 }
+
+/** Median of the values, reordering them. */
+function median(values: Float64Array): number {
+  values.sort()
+  const mid = values.length >> 1
+  return values.length % 2 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2
+}
+
+/** What a repeat run becomes in the noise family: beyond any spread a healthy sensor shows. */
+const REPEAT_SURPRISE = 1000
+
+/** Feature names in vector order; a model records them and refuses to load if they change. */
+export const FEATURE_NAMES = [
+  'step_surprise',
+  'noise_surprise',
+  'consistency_surprise',
+  'max_surprise',
+] as const
+export type FeatureName = (typeof FEATURE_NAMES)[number]
 
 /**
- * z-scores of the observed TRACKED signals against the running statistics from before this
- * record, so a spike cannot hide in itself; each feature keeps the largest that maps to it.
+ * The model's features from a record's checks: per family, the largest check divided by that
+ * check's tail (its high quantile over the training fleet, so checks with heavier tails do not
+ * drown the others), and the largest of those. A family none of whose checks is known yet is NaN.
  */
-function writeZScores(
-  state: DroneState,
-  signals: Float64Array,
-  observed: number,
-  features: Float64Array,
-  known: Uint8Array,
-): void {
-  let computed = 0
-  for (let k = 0; k < observed; k++) {
-    if (state.count[k]! < WARMUP_SAMPLES) continue
-    const floor = STD_FLOOR[k]!
-    const z = Math.abs(signals[k]! - state.mean[k]!) / Math.sqrt(state.variance[k]! + floor * floor)
-    raise(features, ZSCORE_OF_TRACKED[k]!, z)
-    raise(features, ZSCORE_MAX, z)
-    known[ZSCORE_OF_TRACKED[k]!] = 1
-    computed++
+export function toFeatures(checks: Checks, tails: ArrayLike<number>): Float64Array {
+  const features = new Float64Array(FEATURE_NAMES.length).fill(Number.NaN)
+  for (let c = 0; c < CHECKS.length; c++) {
+    const z = checks[c]!
+    if (Number.isNaN(z)) continue
+    const family = CHECKS[c]!.family
+    const value = family === 'repeat' ? (z > 0 ? REPEAT_SURPRISE + z : 0) : z / tails[c]!
+    const f = family === 'repeat' ? 1 : FAMILIES.indexOf(family)
+    if (!(value <= features[f]!)) features[f] = value
   }
-  // The largest of some z-scores is typically smaller than the largest of all of them.
-  if (computed === TRACKED.length) known[ZSCORE_MAX] = 1
-}
-
-/** Keeps the larger value, and NaN once seen: a broken axis must not hide behind a healthy one. */
-function raise(features: Float64Array, at: number, value: number): void {
-  if (value > features[at]! || Number.isNaN(value)) features[at] = value
-}
-
-/** Exponentially weighted mean and variance (Finch, 2009) with the observed signals folded in. */
-function foldSignals(
-  state: DroneState | undefined,
-  signals: Float64Array,
-  observed: number,
-): Pick<DroneState, 'mean' | 'variance' | 'count'> {
-  const mean = state?.mean.slice() ?? new Float64Array(TRACKED.length)
-  const variance = state?.variance.slice() ?? new Float64Array(TRACKED.length)
-  const count = state?.count.slice() ?? new Float64Array(TRACKED.length)
-  for (let k = 0; k < observed; k++) {
-    const x = signals[k]!
-    // A non-finite value would poison the statistics for good; the features flag it anyway.
-    if (!Number.isFinite(x)) continue
-    if (count[k] === 0) {
-      mean[k] = x
-    } else {
-      const diff = x - mean[k]!
-      const increment = EW_ALPHA * diff
-      mean[k] = mean[k]! + increment
-      variance[k] = (1 - EW_ALPHA) * (variance[k]! + diff * increment)
-    }
-    count[k] = count[k]! + 1
-  }
-  return { mean, variance, count }
-}
-
-/** Euclidean norm of the change of the three-axis sensor whose x axis is at index `x`. */
-function changeNorm(last: Float64Array, reading: Float64Array, x: number): number {
-  return Math.hypot(reading[x]! - last[x]!, reading[x + 1]! - last[x + 1]!, reading[x + 2]! - last[x + 2]!)
-}
-
-/** Great-circle distance in metres (haversine: accurate at the few-metre scale of one sample). */
-function groundDistanceM(lat1: number, lon1: number, lat2: number, lon2: number): number {
-  const sinHalfLat = Math.sin(((lat2 - lat1) * RADIANS) / 2)
-  const sinHalfLon = Math.sin(((lon2 - lon1) * RADIANS) / 2)
-  const a =
-    sinHalfLat * sinHalfLat + Math.cos(lat1 * RADIANS) * Math.cos(lat2 * RADIANS) * sinHalfLon * sinHalfLon
-  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(a)))
-}
-
-function bounded(features: Float64Array): Float64Array {
-  for (let i = 0; i < features.length; i++) {
-    const v = features[i]!
-    features[i] = Number.isFinite(v) ? Math.min(v, FEATURE_CAP) : FEATURE_CAP
-  }
+  let max = Number.NaN
+  for (let f = 0; f < FAMILIES.length; f++) if (features[f]! > max || Number.isNaN(max)) max = features[f]!
+  features[FAMILIES.length] = max
   return features
 }

@@ -12,7 +12,17 @@
  * adds depth. A node where every attribute is constant is external, which is the paper's condition
  * "all data in X have the same values".
  *
- * Trees are stored in pre-order as three parallel arrays, so a forest is plain JSON and small. In
+ * One extension, for points beyond the training data (what a sensor fault produces). In the paper
+ * a node's split value is drawn uniformly between the smallest and largest value of the split
+ * attribute among the node's training points, so a point far beyond that range follows the most
+ * extreme training point down the tree and scores no higher than it: "far outside" and "just at the
+ * edge" look the same. Here each internal node also keeps that range [low, high], and a point
+ * scored against it is treated as if it had taken part in the draw: a split falling in the gap
+ * between the range and the point, probability gap / (high - low + gap), would isolate it one edge
+ * below the node. The path length is the expectation over those chances. A point inside every
+ * range it meets (every training point, and most normal ones) scores exactly as in the paper.
+ *
+ * Trees are stored in pre-order as parallel arrays, so a forest is plain JSON and small. In
  * pre-order the left child of internal node i is node i + 1, so only the right child is stored.
  */
 import { createRandom, type Random } from '@drone-pipeline/shared/random.ts'
@@ -25,6 +35,9 @@ export interface IsolationTree {
   value: number[]
   /** Internal node: index of the right child. External node: -1. */
   right: number[]
+  /** Internal node: the smallest and largest value of its split attribute among its training points. External node: 0. */
+  low: number[]
+  high: number[]
 }
 
 /** A trained forest, serializable as JSON. */
@@ -107,7 +120,7 @@ function buildTree(
   heightLimit: number,
   random: Random,
 ): IsolationTree {
-  const tree: IsolationTree = { feature: [], value: [], right: [] }
+  const tree: IsolationTree = { feature: [], value: [], right: [], low: [], high: [] }
   const candidates: number[] = []
   const min = new Float64Array(dimensions)
   const max = new Float64Array(dimensions)
@@ -116,6 +129,8 @@ function buildTree(
     tree.feature.push(-1)
     tree.value.push(size)
     tree.right.push(-1)
+    tree.low.push(0)
+    tree.high.push(0)
   }
 
   // Grows the subtree over sample[start, end); partitions that range in place.
@@ -150,6 +165,8 @@ function buildTree(
     tree.feature.push(q)
     tree.value.push(split)
     tree.right.push(-1)
+    tree.low.push(min[q]!)
+    tree.high.push(max[q]!)
     grow(start, mid, depth + 1)
     tree.right[node] = tree.feature.length
     grow(mid, end, depth + 1)
@@ -159,17 +176,36 @@ function buildTree(
   return tree
 }
 
-/** h(x): edges from the root to the external node x falls in, plus c(size) of that node. */
+/**
+ * The chance that a split drawn over the node's range widened to include `v` falls between the
+ * range and `v`, which would isolate `v` right below the node; 0 inside the range.
+ */
+function isolationChance(v: number, low: number, high: number): number {
+  const gap = v < low ? low - v : v > high ? v - high : 0
+  return gap > 0 ? gap / (high - low + gap) : 0
+}
+
+/**
+ * E[h(x)]: the expected number of edges from the root until x is isolated, either by the gap
+ * between x and a node's range (one edge below that node) or at the external node it reaches
+ * (its depth plus c(size)).
+ */
 export function pathLength(tree: IsolationTree, x: ArrayLike<number>): number {
   let node = 0
   let depth = 0
+  let reach = 1
+  let expected = 0
   let feature = tree.feature[0]!
   while (feature >= 0) {
-    node = x[feature]! < tree.value[node]! ? node + 1 : tree.right[node]!
+    const v = x[feature]!
+    const p = isolationChance(v, tree.low[node]!, tree.high[node]!)
+    expected += reach * p * (depth + 1)
+    reach *= 1 - p
+    node = v < tree.value[node]! ? node + 1 : tree.right[node]!
     feature = tree.feature[node]!
     depth++
   }
-  return depth + averagePathLength(tree.value[node]!)
+  return expected + reach * (depth + averagePathLength(tree.value[node]!))
 }
 
 /** Scores one row; reuses the compiled arrays and allocates nothing. */
@@ -177,9 +213,9 @@ export type ForestScorer = (x: ArrayLike<number>) => number
 
 /**
  * Compiles a forest for the hot path: all trees concatenated into typed arrays, and each external
- * node's value replaced by its full path length (depth + c(size)), so scoring is one loop of
- * comparisons per tree with no recursion and no allocation. (Parallel arrays measured faster than
- * one interleaved array of nodes.)
+ * node's value replaced by its full path length (depth + c(size)), so scoring is one loop per tree
+ * with no recursion and no allocation. (Parallel arrays measured faster than one interleaved array
+ * of nodes.)
  */
 export function compileForest(forest: IsolationForest): ForestScorer {
   const nodeCount = forest.trees.reduce((n, tree) => n + tree.feature.length, 0)
@@ -187,6 +223,8 @@ export function compileForest(forest: IsolationForest): ForestScorer {
   const feature = new Int32Array(nodeCount)
   const value = new Float64Array(nodeCount)
   const right = new Int32Array(nodeCount)
+  const low = new Float64Array(nodeCount)
+  const high = new Float64Array(nodeCount)
   let offset = 0
   for (const [t, tree] of forest.trees.entries()) {
     roots[t] = offset
@@ -197,6 +235,8 @@ export function compileForest(forest: IsolationForest): ForestScorer {
       if (tree.feature[i]! >= 0) {
         value[at] = tree.value[i]!
         right[at] = offset + tree.right[i]!
+        low[at] = tree.low[i]!
+        high[at] = tree.high[i]!
         depth[i + 1] = depth[tree.right[i]!] = depth[i]! + 1
       } else {
         value[at] = depth[i]! + averagePathLength(tree.value[i]!)
@@ -210,12 +250,19 @@ export function compileForest(forest: IsolationForest): ForestScorer {
     let total = 0
     for (let t = 0; t < roots.length; t++) {
       let node = roots[t]!
+      let depth = 0
+      let reach = 1
       let f = feature[node]!
       while (f >= 0) {
-        node = x[f]! < value[node]! ? node + 1 : right[node]!
+        const v = x[f]!
+        const p = isolationChance(v, low[node]!, high[node]!)
+        total += reach * p * (depth + 1)
+        reach *= 1 - p
+        node = v < value[node]! ? node + 1 : right[node]!
         f = feature[node]!
+        depth++
       }
-      total += value[node]!
+      total += reach * value[node]!
     }
     return Math.pow(2, -total / norm)
   }
@@ -241,18 +288,22 @@ export function forestProblem(value: unknown): string | undefined {
 
 function treeProblem(value: unknown, dimensions: number): string | undefined {
   if (typeof value !== 'object' || value === null) return 'not an object'
-  const { feature, value: values, right } = value as Partial<Record<keyof IsolationTree, unknown>>
-  if (!Array.isArray(feature) || !Array.isArray(values) || !Array.isArray(right)) {
-    return 'feature, value and right must be arrays'
+  const { feature, value: values, right, low, high } = value as Partial<Record<keyof IsolationTree, unknown>>
+  if (![feature, values, right, low, high].every(Array.isArray)) {
+    return 'feature, value, right, low and high must be arrays'
   }
-  const n = feature.length
-  if (n === 0 || values.length !== n || right.length !== n)
-    return 'feature, value and right must have equal length > 0'
+  const n = (feature as unknown[]).length
+  if (n === 0 || [values, right, low, high].some((a) => (a as unknown[]).length !== n))
+    return 'feature, value, right, low and high must have equal length > 0'
   for (let i = 0; i < n; i++) {
-    const q: unknown = feature[i]
-    const v: unknown = values[i]
-    const r: unknown = right[i]
+    const q: unknown = (feature as unknown[])[i]
+    const v: unknown = (values as unknown[])[i]
+    const r: unknown = (right as unknown[])[i]
+    const lo: unknown = (low as unknown[])[i]
+    const hi: unknown = (high as unknown[])[i]
     if (typeof v !== 'number' || !Number.isFinite(v)) return `value[${i}] is not a finite number`
+    if (typeof lo !== 'number' || typeof hi !== 'number' || !(lo <= hi))
+      return `low[${i}] and high[${i}] must be numbers with low <= high`
     // Children after their parent, as pre-order has it, is what guarantees that scoring terminates.
     if (q === -1) {
       if (!isWhole(v) || v < 0) return `value[${i}] of an external node must be a count`

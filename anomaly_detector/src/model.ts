@@ -1,6 +1,7 @@
 /**
- * The detector's model: an Isolation Forest over FEATURE_NAMES plus the score threshold above which
- * a record is reported as an anomaly, trained and calibrated on normal telemetry only.
+ * The detector's model: the tail of each check over the training fleet (which makes checks of
+ * different kinds comparable), an Isolation Forest over FEATURE_NAMES, and the score threshold above
+ * which a record is reported as an anomaly; trained and calibrated on normal telemetry only.
  *
  * The threshold is calibrated on records the forest never saw: the last `calibrationFraction` of
  * each drone's records (in seq order) are held out of training, and the threshold is the
@@ -12,7 +13,10 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
-import { FEATURE_NAMES, fillUnknown, nextFeatures, type DroneState } from './features.ts'
+import { CHECK_NAMES, CHECKS, DroneTracker, FEATURE_NAMES, toFeatures, type Checks } from './features.ts'
+
+const GPS_OFFSET_CHECK = CHECK_NAMES.indexOf('gps_offset')
+const GPS_STEP_CHECK = CHECK_NAMES.indexOf('gps_step')
 import {
   compileForest,
   forestProblem,
@@ -21,7 +25,7 @@ import {
 } from './isolation-forest.ts'
 
 export const MODEL_FORMAT = 'drone-anomaly-iforest'
-export const MODEL_VERSION = 1
+export const MODEL_VERSION = 2
 
 export interface ModelParams {
   trees: number
@@ -29,6 +33,8 @@ export interface ModelParams {
   seed: number
   thresholdQuantile: number
   calibrationFraction: number
+  /** The quantile of a check's values over the training rows that counts as its tail. */
+  tailQuantile: number
 }
 
 export interface DetectorModel {
@@ -43,12 +49,12 @@ export interface DetectorModel {
     training_rows: number
     calibration_rows: number
   }
+  check_names: string[]
+  /** Per check: its tailQuantile over the training rows; a check's value divided by it is its surprise. */
+  check_tails: number[]
   feature_names: string[]
-  /**
-   * Per feature over the training rows: the median, which stands in for a feature a record gives
-   * no basis for; and the mean and standard deviation, for explaining a score.
-   */
-  feature_stats: { median: number[]; mean: number[]; std: number[] }
+  /** Per feature over the training rows: the median, which stands in for a feature not known yet. */
+  feature_medians: number[]
   /** A record whose score is above this is an anomaly. */
   threshold: number
   forest: IsolationForest
@@ -64,8 +70,9 @@ export const DEFAULT_PARAMS: ModelParams = {
    */
   sampleSize: 256,
   seed: 1,
-  thresholdQuantile: 0.995,
+  thresholdQuantile: 0.999,
   calibrationFraction: 0.2,
+  tailQuantile: 0.999,
 }
 
 export class ModelError extends Error {
@@ -86,6 +93,7 @@ export async function trainModel(
     seed: options.seed ?? DEFAULT_PARAMS.seed,
     thresholdQuantile: options.thresholdQuantile ?? DEFAULT_PARAMS.thresholdQuantile,
     calibrationFraction: options.calibrationFraction ?? DEFAULT_PARAMS.calibrationFraction,
+    tailQuantile: options.tailQuantile ?? DEFAULT_PARAMS.tailQuantile,
   }
   if (!(params.thresholdQuantile > 0 && params.thresholdQuantile <= 1)) {
     throw new ModelError('thresholdQuantile must be in (0, 1]')
@@ -94,28 +102,26 @@ export async function trainModel(
     throw new ModelError('calibrationFraction must be in (0, 1)')
   }
 
-  const states = new Map<string, DroneState>()
-  const rowsByDrone = new Map<string, Float64Array[]>()
+  const trackers = new Map<string, DroneTracker>()
+  const rowsByDrone = new Map<string, Checks[]>()
   let recordCount = 0
   for await (const record of records) {
-    const state = states.get(record.drone_id)
-    if (state && record.seq <= state.seq) {
+    let tracker = trackers.get(record.drone_id)
+    if (!tracker) trackers.set(record.drone_id, (tracker = new DroneTracker()))
+    if (record.seq <= tracker.lastSeq) {
       throw new ModelError(
-        `records of ${record.drone_id} are not in seq order (seq ${record.seq} after ${state.seq}); ` +
+        `records of ${record.drone_id} are not in seq order (seq ${record.seq} after ${tracker.lastSeq}); ` +
           'sort the training data by drone and seq',
       )
     }
-    const step = nextFeatures(state, record)
-    states.set(record.drone_id, step.state)
     let rows = rowsByDrone.get(record.drone_id)
     if (!rows) rowsByDrone.set(record.drone_id, (rows = []))
-    // NaN marks unknown features until the training medians that replace them are known.
-    rows.push(fillUnknown(step, UNKNOWN))
+    rows.push(tracker.push(record))
     recordCount++
   }
 
-  const trainingRows: Float64Array[] = []
-  const calibrationRows: Float64Array[] = []
+  const trainingRows: Checks[] = []
+  const calibrationRows: Checks[] = []
   for (const rows of rowsByDrone.values()) {
     const split = rows.length - Math.floor(rows.length * params.calibrationFraction)
     rows.forEach((row, i) => (i < split ? trainingRows : calibrationRows).push(row))
@@ -127,16 +133,26 @@ export async function trainModel(
     )
   }
 
-  const median = FEATURE_NAMES.map((_, i) =>
-    medianOf(trainingRows.map((row) => row[i]!).filter((v) => !Number.isNaN(v))),
+  const tails = CHECKS.map((check, c) => {
+    if (check.family === 'repeat') return 1
+    // The offset is measured in typical GPS steps and is 0 in healthy flight: it shares their tail.
+    if (c === GPS_OFFSET_CHECK) c = GPS_STEP_CHECK
+    const known = trainingRows.map((row) => row[c]!).filter((v) => !Number.isNaN(v))
+    return Math.max(quantileOf(known, params.tailQuantile), 1e-9)
+  })
+  const toRow = (checks: Checks) => toFeatures(checks, tails)
+  const featureRows = trainingRows.map(toRow)
+  const medians = FEATURE_NAMES.map((_, i) =>
+    quantileOf(
+      featureRows.map((row) => row[i]!).filter((v) => !Number.isNaN(v)),
+      0.5,
+    ),
   )
-  for (const row of [...trainingRows, ...calibrationRows]) {
-    for (let i = 0; i < row.length; i++) if (Number.isNaN(row[i])) row[i] = median[i]!
-  }
-
-  const forest = trainIsolationForest(trainingRows, params)
+  const fill = (row: Float64Array) => fillUnknown(row, medians)
+  featureRows.forEach(fill)
+  const forest = trainIsolationForest(featureRows, params)
   const score = compileForest(forest)
-  const calibrationScores = Float64Array.from(calibrationRows, score).sort()
+  const calibrationScores = Float64Array.from(calibrationRows, (checks) => score(fill(toRow(checks)))).sort()
   const rank = Math.min(
     calibrationScores.length - 1,
     Math.max(0, Math.ceil(params.thresholdQuantile * calibrationScores.length) - 1),
@@ -153,29 +169,26 @@ export async function trainModel(
       training_rows: trainingRows.length,
       calibration_rows: calibrationRows.length,
     },
+    check_names: [...CHECK_NAMES],
+    check_tails: tails,
     feature_names: [...FEATURE_NAMES],
-    feature_stats: { median, ...meanAndStd(trainingRows) },
+    feature_medians: medians,
     threshold: calibrationScores[rank]!,
     forest,
   }
 }
 
-const UNKNOWN = new Float64Array(FEATURE_NAMES.length).fill(Number.NaN)
-
-/** 0 when there are no values: a feature never known in training is 0 there, as in nextFeatures. */
-function medianOf(values: number[]): number {
-  if (values.length === 0) return 0
-  const sorted = Float64Array.from(values).sort()
-  const mid = sorted.length >> 1
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+/** Replaces the features not known yet (NaN) with typical values, in place; returns the row. */
+export function fillUnknown(row: Float64Array, typical: ArrayLike<number>): Float64Array {
+  for (let i = 0; i < row.length; i++) if (Number.isNaN(row[i])) row[i] = typical[i]!
+  return row
 }
 
-function meanAndStd(rows: readonly Float64Array[]): { mean: number[]; std: number[] } {
-  const mean = FEATURE_NAMES.map((_, i) => rows.reduce((sum, row) => sum + row[i]!, 0) / rows.length)
-  const std = mean.map((m, i) =>
-    Math.sqrt(rows.reduce((sum, row) => sum + (row[i]! - m) ** 2, 0) / rows.length),
-  )
-  return { mean, std }
+/** Nearest-rank quantile; 0 when there are no values (a check never known in training). */
+function quantileOf(values: number[], q: number): number {
+  if (values.length === 0) return 0
+  const sorted = Float64Array.from(values).sort()
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
 }
 
 /** Writes the model as JSON, through a temporary file so a reader never sees half a model. */
@@ -217,17 +230,22 @@ export async function loadModel(file: string): Promise<DetectorModel> {
       `${file} is model version ${JSON.stringify(m.version)}, this detector reads version ${MODEL_VERSION}; ${retrain}`,
     )
   }
-  const names = m.feature_names
-  if (
-    !Array.isArray(names) ||
-    names.length !== FEATURE_NAMES.length ||
-    names.some((n, i) => n !== FEATURE_NAMES[i])
-  ) {
-    throw new ModelError(
-      `${file} was trained on different features than this detector computes ` +
-        `(model: ${Array.isArray(names) ? names.join(', ') : 'none'}; detector: ${FEATURE_NAMES.join(', ')}); ` +
-        `retrain it: ${retrain}`,
-    )
+  for (const [key, expected] of [
+    ['feature_names', FEATURE_NAMES],
+    ['check_names', CHECK_NAMES],
+  ] as const) {
+    const names = m[key]
+    if (
+      !Array.isArray(names) ||
+      names.length !== expected.length ||
+      names.some((n, i) => n !== expected[i])
+    ) {
+      throw new ModelError(
+        `${file} was trained on different ${key === 'feature_names' ? 'features' : 'checks'} than this ` +
+          `detector computes (model: ${Array.isArray(names) ? names.join(', ') : 'none'}; ` +
+          `detector: ${expected.join(', ')}); retrain it: ${retrain}`,
+      )
+    }
   }
   const problem = structureProblem(m)
   if (problem) throw new ModelError(`model file ${file} is corrupt: ${problem}`)
@@ -237,15 +255,17 @@ export async function loadModel(file: string): Promise<DetectorModel> {
 function structureProblem(m: Partial<Record<keyof DetectorModel, unknown>>): string | undefined {
   if (typeof m.threshold !== 'number' || !Number.isFinite(m.threshold))
     return 'threshold must be a finite number'
-  const stats = m.feature_stats as Partial<DetectorModel['feature_stats']> | undefined
-  for (const key of ['median', 'mean', 'std'] as const) {
-    const values: unknown = stats?.[key]
+  for (const [key, length] of [
+    ['feature_medians', FEATURE_NAMES.length],
+    ['check_tails', CHECK_NAMES.length],
+  ] as const) {
+    const values = m[key]
     if (
       !Array.isArray(values) ||
-      values.length !== FEATURE_NAMES.length ||
-      !values.every((v) => typeof v === 'number' && Number.isFinite(v))
+      values.length !== length ||
+      !values.every((v) => typeof v === 'number' && Number.isFinite(v) && (key !== 'check_tails' || v > 0))
     ) {
-      return `feature_stats.${key} must hold ${FEATURE_NAMES.length} finite numbers`
+      return `${key} must hold ${length} finite numbers${key === 'check_tails' ? ' above 0' : ''}`
     }
   }
   const problem = forestProblem(m.forest)

@@ -16,6 +16,12 @@ import {
   type OptionSpecs,
 } from '@drone-pipeline/shared/cli.ts'
 import { DatasetError, readDataset, type LabeledRecord } from '@drone-pipeline/shared/dataset.ts'
+import {
+  evaluate,
+  type Counts,
+  type Evaluation,
+  type JudgedPoint,
+} from '@drone-pipeline/shared/evaluation.ts'
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
 import {
   DEFAULT_PARAMS,
@@ -116,16 +122,32 @@ export async function scoreCommand(argv: string[]): Promise<void> {
     if (summary.duplicates + summary.gaps > 0) {
       console.log(`${summary.duplicates} duplicate records left out; ${summary.gaps} seq numbers missing`)
     }
-    const m = summary.labeled
-    if (!m) return
-    console.log(
-      `against ${m.tp + m.fn + m.fp + m.tn} labeled records: precision ${m.precision.toFixed(3)}, ` +
-        `recall ${m.recall.toFixed(3)}, F1 ${m.f1.toFixed(3)} (TP ${m.tp}, FP ${m.fp}, FN ${m.fn}, TN ${m.tn})`,
-    )
-    for (const [fault, { detected, total }] of Object.entries(m.recallByFault)) {
-      console.log(`  recall on ${fault}: ${(detected / total).toFixed(3)} (${detected}/${total})`)
-    }
+    if (summary.labeled) console.log(formatEvaluation(summary.labeled))
   })
+}
+
+/** The labeled figures in a few lines (docs/anomaly-detection.md defines them). */
+export function formatEvaluation(e: Evaluation): string {
+  const figures = (c: Counts) =>
+    `precision ${c.precision.toFixed(3)}, recall ${c.recall.toFixed(3)}, F1 ${c.f1.toFixed(3)}`
+  const strict = e.per_record_strict
+  const lines = [
+    `against ${e.records} labeled records (${e.faulty_records} faulty), per record: ${figures(strict)} ` +
+      `(TP ${strict.tp}, FP ${strict.fp}, FN ${strict.fn}); leaving out ${e.settle_s} s after each fault: ` +
+      figures(e.per_record_settled),
+  ]
+  for (const [fault, c] of Object.entries(strict.by_fault)) {
+    const events = e.per_event.by_fault[fault]!
+    lines.push(
+      `  ${fault}: ${figures(c)}; ${events.detected}/${events.events} events detected, ` +
+        `median time to detect ${events.detect_s_p50 ?? '-'} s`,
+    )
+  }
+  lines.push(
+    `${e.alarms} alarms, ${e.false_alarms} false: ${e.false_alarms_per_hour} per hour of healthy flight ` +
+      `(${e.healthy_hours} drone-hours)`,
+  )
+  return lines.join('\n')
 }
 
 /** Trains on the label-0 records of a labeled dataset. */
@@ -134,18 +156,6 @@ export async function trainFromDataset(input: string, params: Partial<ModelParam
     for await (const row of readDataset(input)) if (row.label === 0) yield row
   }
   return trainModel(normalRecords(), params)
-}
-
-export interface DetectionMetrics {
-  tp: number
-  fp: number
-  fn: number
-  tn: number
-  precision: number
-  recall: number
-  f1: number
-  /** Per fault type: faulty records flagged, out of all records with that fault. */
-  recallByFault: Record<string, { detected: number; total: number }>
 }
 
 export interface ScoreSummary {
@@ -157,7 +167,7 @@ export interface ScoreSummary {
   /** Missing seq numbers in the drones' sequences. */
   gaps: number
   /** Present when the dataset's records carry labels. */
-  labeled?: DetectionMetrics
+  labeled?: Evaluation
 }
 
 /**
@@ -178,8 +188,8 @@ export async function scoreDataset(
   fs.mkdirSync(path.dirname(path.resolve(output)), { recursive: true })
   const out = fs.createWriteStream(output)
   const drones = new Set<string>()
-  const counts = { records: 0, anomalies: 0, tp: 0, fp: 0, fn: 0, tn: 0 }
-  const byFault: DetectionMetrics['recallByFault'] = {}
+  const counts = { records: 0, anomalies: 0 }
+  const judged: JudgedPoint[] = []
   try {
     for await (const offered of records) {
       for (const { item } of sequencer.offer(offered, offered.timestamp).ready) await scoreOne(item)
@@ -196,15 +206,10 @@ export async function scoreDataset(
     drones.add(drone_id)
     counts.records++
     if (anomaly) counts.anomalies++
-    if (!('label' in record)) return
-    if (record.label === 1) {
-      if (anomaly) counts.tp++
-      else counts.fn++
-      const fault = (byFault[record.fault ?? 'unnamed'] ??= { detected: 0, total: 0 })
-      fault.total++
-      if (anomaly) fault.detected++
-    } else if (anomaly) counts.fp++
-    else counts.tn++
+    if ('label' in record) {
+      const { timestamp, label, fault } = record
+      judged.push({ drone_id, seq, timestamp, label, fault, anomaly })
+    }
   }
 
   const { duplicates, gaps } = sequencer.stats
@@ -215,13 +220,7 @@ export async function scoreDataset(
     duplicates,
     gaps,
   }
-  if (counts.tp + counts.fp + counts.fn + counts.tn > 0) {
-    const { tp, fp, fn, tn } = counts
-    const precision = tp + fp > 0 ? tp / (tp + fp) : 0
-    const recall = tp + fn > 0 ? tp / (tp + fn) : 0
-    const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0
-    summary.labeled = { tp, fp, fn, tn, precision, recall, f1, recallByFault: byFault }
-  }
+  if (judged.length > 0) summary.labeled = evaluate(judged)
   return summary
 }
 

@@ -1,18 +1,18 @@
 /**
- * Scores telemetry records one at a time with a trained model, keeping each drone's feature state
- * between calls. The live detector and the offline `score` command both go through this, so what
- * is measured offline is what runs live.
+ * Scores telemetry records one at a time with a trained model, keeping each drone's tracker between
+ * calls. The live detector and the offline `score` command both go through this, so what is
+ * measured offline is what runs live.
  */
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
-import { FEATURE_NAMES, fillUnknown, nextFeatures, type DroneState, type FeatureName } from './features.ts'
+import { CHECK_NAMES, CHECKS, DroneTracker, toFeatures, type Checks } from './features.ts'
 import { compileForest } from './isolation-forest.ts'
-import type { DetectorModel } from './model.ts'
+import { fillUnknown, type DetectorModel } from './model.ts'
 
-/** A feature that made a record unusual: its value and how many training stds it is from the training mean. */
+/** A check that made a record unusual: its surprise (the check's value over its training tail). */
 export interface FeatureContribution {
-  name: FeatureName
-  value: number
-  z: number
+  name: string
+  /** Above 1: beyond what the training fleet showed in all but its rarest moments. Repeats: the run length. */
+  surprise: number
 }
 
 export interface Prediction {
@@ -22,7 +22,7 @@ export interface Prediction {
   score: number
   /** score > the model's threshold. */
   anomaly: boolean
-  /** Anomalies only: the features furthest from what training saw, most unusual first. */
+  /** Anomalies only: the checks furthest beyond their training tail, most surprising first. */
   features?: FeatureContribution[]
 }
 
@@ -31,46 +31,42 @@ export interface Scorer {
 }
 
 export interface ScorerOptions {
-  /** How many contributing features an anomaly lists. Default 3. */
+  /** How many contributing checks an anomaly lists. Default 3. */
   topFeatures?: number
 }
-
-/** Keeps a z-score finite for a feature that was constant in training. */
-const MIN_STD = 1e-9
 
 export function createScorer(model: DetectorModel, options: ScorerOptions = {}): Scorer {
   const topFeatures = options.topFeatures ?? 3
   const forest = compileForest(model.forest)
   const { threshold } = model
-  const typical = Float64Array.from(model.feature_stats.median)
-  const mean = Float64Array.from(model.feature_stats.mean)
-  const std = Float64Array.from(model.feature_stats.std, (s) => Math.max(s, MIN_STD))
-  const states = new Map<string, DroneState>()
+  const tails = Float64Array.from(model.check_tails)
+  const medians = Float64Array.from(model.feature_medians)
+  const trackers = new Map<string, DroneTracker>()
 
-  // Deviation from training is a simple, honest attribution: it names what was unusual, not how
-  // much each feature moved the forest's path lengths.
-  const explain = (features: Float64Array): FeatureContribution[] =>
-    FEATURE_NAMES.map((name, i) => ({
+  const explain = (checks: Checks): FeatureContribution[] =>
+    CHECK_NAMES.map((name, c) => ({
       name,
-      value: features[i]!,
-      z: Math.abs(features[i]! - mean[i]!) / std[i]!,
+      surprise: CHECKS[c]!.family === 'repeat' ? checks[c]! : checks[c]! / tails[c]!,
     }))
-      .sort((a, b) => b.z - a.z)
+      .filter((f) => f.surprise > 0)
+      .sort((a, b) => b.surprise - a.surprise)
       .slice(0, topFeatures)
 
   return {
     score(record) {
-      const step = nextFeatures(states.get(record.drone_id), record)
-      states.set(record.drone_id, step.state)
-      const features = fillUnknown(step, typical)
-      const score = forest(features)
+      let tracker = trackers.get(record.drone_id)
+      if (!tracker) trackers.set(record.drone_id, (tracker = new DroneTracker()))
+      // At-least-once delivery can hand a record over late; it is scored against the drone's history
+      // without moving it. A lower seq with a later timestamp is a restarted drone, which moves on.
+      const checks = tracker.isBehind(record) ? tracker.peek(record) : tracker.push(record)
+      const score = forest(fillUnknown(toFeatures(checks, tails), medians))
       const prediction: Prediction = {
         drone_id: record.drone_id,
         seq: record.seq,
         score,
         anomaly: score > threshold,
       }
-      if (prediction.anomaly) prediction.features = explain(features)
+      if (prediction.anomaly) prediction.features = explain(checks)
       return prediction
     },
   }

@@ -1,158 +1,395 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
+import { createRandom } from '@drone-pipeline/shared/random.ts'
 import {
+  CHECK_NAMES,
+  CHECKS,
+  DroneTracker,
+  FAMILIES,
   FEATURE_NAMES,
-  fillUnknown,
   MAX_GAP_MS,
-  nextFeatures,
-  type DroneState,
-  type FeatureName,
+  toFeatures,
+  type Checks,
 } from '../src/features.ts'
 import { flight, INTERVAL_MS } from './flights.ts'
 
-/** Runs records through the step function; returns each record's features and the final state. */
-function run(records: DroneTelemetry[], state?: DroneState): { rows: Float64Array[]; state?: DroneState } {
-  const rows: Float64Array[] = []
-  for (const record of records) {
-    const step = nextFeatures(state, record)
-    state = step.state
-    rows.push(step.features)
-  }
-  return { rows, state }
+const METRES_PER_DEGREE = 111_195
+const SENSORS = ['accel_x', 'accel_y', 'accel_z', 'gyro_x', 'gyro_y', 'gyro_z', 'altitude', 'velocity', 'gps']
+const normal = flight('drone-0001', 400)
+/** Where the faults below start: well after every check has warmed up. */
+const FAULT_AT = 200
+
+const at = (name: string): number => {
+  const i = CHECK_NAMES.indexOf(name)
+  assert.ok(i >= 0, `no check ${name}`)
+  return i
+}
+const check = (checks: Checks, name: string): number => checks[at(name)]!
+
+/** Each record's checks from one fresh tracker. */
+function run(records: readonly DroneTelemetry[], tracker = new DroneTracker()): Checks[] {
+  return records.map((r) => tracker.push(r))
 }
 
-function feature(row: Float64Array, name: FeatureName): number {
-  return row[FEATURE_NAMES.indexOf(name)]!
+/** The normal flight with `change` applied to the records whose seq passes `when`. */
+function faulty(
+  when: (seq: number) => boolean,
+  change: (r: DroneTelemetry) => Partial<DroneTelemetry>,
+): DroneTelemetry[] {
+  return normal.map((r) => (when(r.seq) ? { ...r, ...change(r) } : r))
 }
 
-function assertFinite(rows: Float64Array[]): void {
-  for (const [r, row] of rows.entries()) {
-    assert.equal(row.length, FEATURE_NAMES.length)
-    row.forEach((v, i) => assert.ok(Number.isFinite(v) && v >= 0, `row ${r} ${FEATURE_NAMES[i]} = ${v}`))
-  }
+/** Largest known value of a check over rows [from, to). */
+function maxOf(rows: Checks[], name: string, from: number, to: number): number {
+  const known = rows
+    .slice(from, to)
+    .map((row) => check(row, name))
+    .filter((v) => !Number.isNaN(v))
+  assert.ok(known.length > 0, `${name} never known in [${from}, ${to})`)
+  return Math.max(...known)
 }
 
-const normal = flight('drone-0001', 300)
+function medianOf(rows: Checks[], name: string, from: number, to: number): number {
+  const known = rows
+    .slice(from, to)
+    .map((row) => check(row, name))
+    .filter((v) => !Number.isNaN(v))
+    .sort((a, b) => a - b)
+  assert.ok(known.length > 0, `${name} never known in [${from}, ${to})`)
+  return known[Math.floor(known.length / 2)]!
+}
 
-describe('FEATURE_NAMES', () => {
-  it('are unique', () => {
-    assert.equal(new Set(FEATURE_NAMES).size, FEATURE_NAMES.length)
+const healthy = run(normal)
+
+describe('CHECKS', () => {
+  it('are uniquely named, in families, with a step, noise and repeat check for every sensor', () => {
+    assert.equal(new Set(CHECK_NAMES).size, CHECK_NAMES.length)
+    assert.deepEqual(
+      CHECKS.map((c) => c.name),
+      CHECK_NAMES,
+    )
+    for (const sensor of SENSORS) {
+      assert.equal(CHECKS[at(`${sensor}_step`)]!.family, 'step')
+      assert.equal(CHECKS[at(`${sensor}_noise_1s`)]!.family, 'noise')
+      assert.equal(CHECKS[at(`${sensor}_noise_3s`)]!.family, 'noise')
+      assert.equal(CHECKS[at(`${sensor}_repeats`)]!.family, 'repeat')
+    }
+    assert.equal(CHECKS[at('gps_offset')]!.family, 'step')
+    assert.equal(CHECKS[at('velocity_vs_gps_speed_1s')]!.family, 'consistency')
+    assert.deepEqual([...FAMILIES], ['step', 'noise', 'consistency'])
+    assert.deepEqual(
+      [...FEATURE_NAMES],
+      ['step_surprise', 'noise_surprise', 'consistency_surprise', 'max_surprise'],
+    )
   })
 })
 
-describe('nextFeatures', () => {
-  it('marks what a drone’s first records give no basis for as unknown', () => {
-    const { features, known, state } = nextFeatures(undefined, normal[0]!)
-    assert.deepEqual([...features], new Array(FEATURE_NAMES.length).fill(0))
-    assert.deepEqual(
-      FEATURE_NAMES.filter((_, i) => known[i] === 1),
-      FEATURE_NAMES.filter((n) => n.startsWith('repeat_')),
-    )
-    assert.equal(state.seq, 0)
-
-    const second = nextFeatures(state, normal[1]!)
-    assert.equal(second.known[FEATURE_NAMES.indexOf('delta_position_m')], 1)
-    assert.equal(second.known[FEATURE_NAMES.indexOf('zscore_gyro')], 0, 'running statistics still warming up')
-    const warm = run(normal.slice(0, 30)).state!
-    assert.ok(nextFeatures(warm, normal[30]!).known.every((k) => k === 1))
-  })
-
-  it('fills unknown features with typical values', () => {
-    const step = nextFeatures(undefined, normal[0]!)
-    const typical = FEATURE_NAMES.map((_, i) => i + 0.5)
-    const filled = fillUnknown(step, typical)
-    FEATURE_NAMES.forEach((name, i) => assert.equal(filled[i], name.startsWith('repeat_') ? 0 : i + 0.5))
-  })
-
-  it('stays finite and small on a normal flight', () => {
-    const { rows } = run(normal)
-    assertFinite(rows)
-    for (const row of rows.slice(20)) {
-      assert.ok(feature(row, 'delta_altitude_m') < 1)
-      assert.ok(feature(row, 'gps_speed_error_mps') < 3)
-      assert.ok(feature(row, 'zscore_gyro') < 6)
-      assert.equal(feature(row, 'repeat_gyro'), 0)
+describe('DroneTracker', () => {
+  it('leaves checks unknown until there is a basis for them, then knows them all', () => {
+    const [first] = healthy
+    for (const [c, spec] of CHECKS.entries()) {
+      if (spec.family === 'repeat') assert.equal(first![c], 0, spec.name)
+      else assert.ok(Number.isNaN(first![c]), `${spec.name} = ${first![c]} on the first record`)
+    }
+    // A step check needs a reference and a typical residual learned over 20 samples first.
+    for (const row of healthy.slice(1, 21)) {
+      for (const sensor of SENSORS) assert.ok(Number.isNaN(check(row, `${sensor}_step`)), sensor)
+    }
+    // The longest window is 6 s; by 10 s every check is known, finite and not negative.
+    for (const [r, row] of healthy.slice(100).entries()) {
+      row.forEach((z, c) =>
+        assert.ok(Number.isFinite(z) && z >= 0, `record ${r + 100}: ${CHECK_NAMES[c]} = ${z}`),
+      )
     }
   })
 
-  it('does not change the state it is given', () => {
-    const { state } = run(normal.slice(0, 30))
-    const before = JSON.stringify(state, (_, v: unknown) => (v instanceof Float64Array ? [...v] : v))
-    nextFeatures(state, normal[30]!)
-    assert.equal(
-      JSON.stringify(state, (_, v: unknown) => (v instanceof Float64Array ? [...v] : v)),
-      before,
-    )
+  it('keeps every check ordinary on a healthy flight', () => {
+    for (const [c, name] of CHECK_NAMES.entries()) {
+      const max = Math.max(...healthy.slice(100).map((row) => row[c]!))
+      assert.ok(max < 6, `${name} reached ${max}`)
+    }
   })
 
-  it('stays finite with a repeated timestamp, a backwards one and a huge gap', () => {
-    const { state } = run(normal.slice(0, 50))
-    const at = (i: number, timestamp: number): DroneTelemetry => ({ ...normal[i]!, timestamp })
-    const last = normal[49]!.timestamp
-    const { rows } = run(
-      [at(50, last), at(51, last - 5000), at(52, last + 1e12), at(53, last + 1e12 + 100)],
-      state,
+  it('counts a frozen sensor’s repeats from its first repeated sample', () => {
+    const frozen = normal[FAULT_AT - 1]!.gyro_y
+    const rows = run(
+      faulty(
+        (seq) => seq >= FAULT_AT && seq < FAULT_AT + 10,
+        () => ({ gyro_y: frozen }),
+      ),
     )
-    assertFinite(rows)
-    const [repeated, backwards, gap, after] = rows as [Float64Array, Float64Array, Float64Array, Float64Array]
-    assert.equal(feature(repeated, 'gps_speed_error_mps'), 0, 'no rate without elapsed time')
-    assert.ok(feature(repeated, 'delta_acceleration_mps2') > 0, 'value changes still count')
-    assert.equal(feature(backwards, 'accel_speed_error_mps'), 0)
-    assert.equal(feature(gap, 'delta_acceleration_mps2'), 0, 'nothing to compare with across a gap')
-    assert.ok(feature(after, 'delta_acceleration_mps2') > 0, 'comparisons resume after the gap')
-    assert.ok(MAX_GAP_MS > INTERVAL_MS)
-  })
-
-  it('turns non-finite readings into finite, extreme features without poisoning the state', () => {
-    const { state } = run(normal.slice(0, 50))
-    const { rows } = run(
-      [{ ...normal[50]!, gyro_x: Number.NaN, latitude: Infinity }, ...normal.slice(51, 60)],
-      state,
-    )
-    assertFinite(rows)
-    assert.equal(feature(rows[0]!, 'zscore_gyro'), 1e9)
-    assert.equal(feature(rows[0]!, 'gps_speed_error_mps'), 1e9)
-    assert.ok(feature(rows.at(-1)!, 'zscore_gyro') < 6, 'the running statistics recover')
-  })
-
-  it('counts a frozen sensor’s repeats', () => {
-    const { state } = run(normal.slice(0, 100))
-    const frozen = normal.slice(100, 110).map((r) => ({ ...r, gyro_y: 0.0123 }))
-    const { rows } = run(frozen, state)
     assert.deepEqual(
-      rows.map((row) => feature(row, 'repeat_gyro')),
-      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      rows.slice(FAULT_AT - 2, FAULT_AT + 12).map((row) => check(row, 'gyro_y_repeats')),
+      [0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 0],
     )
-    assert.ok(rows.every((row) => feature(row, 'repeat_acceleration') === 0))
+    for (const sensor of SENSORS.filter((s) => s !== 'gyro_y')) {
+      assert.ok(
+        rows.every((row) => check(row, `${sensor}_repeats`) === 0),
+        `${sensor} repeats`,
+      )
+    }
   })
 
-  it('flags a spike through the delta and the z-score of that sensor', () => {
-    const { state } = run(normal.slice(0, 100))
-    const { rows } = run([{ ...normal[100]!, acceleration_z: normal[100]!.acceleration_z + 15 }], state)
-    assert.ok(feature(rows[0]!, 'delta_acceleration_mps2') > 14)
-    assert.ok(feature(rows[0]!, 'zscore_acceleration') > 50)
-    assert.ok(feature(rows[0]!, 'zscore_gyro') < 6)
+  it('counts a frozen GPS position, and not a position that only keeps its latitude', () => {
+    const { latitude, longitude } = normal[FAULT_AT - 1]!
+    const frozen = run(
+      faulty(
+        (seq) => seq >= FAULT_AT && seq < FAULT_AT + 3,
+        () => ({ latitude, longitude }),
+      ),
+    )
+    assert.deepEqual(
+      frozen.slice(FAULT_AT, FAULT_AT + 4).map((row) => check(row, 'gps_repeats')),
+      [1, 2, 3, 0],
+    )
+    const half = run(
+      faulty(
+        (seq) => seq >= FAULT_AT && seq < FAULT_AT + 3,
+        () => ({ latitude }),
+      ),
+    )
+    assert.ok(half.every((row) => check(row, 'gps_repeats') === 0))
   })
 
-  it('sees a GPS jump as disagreement between GPS and reported speed', () => {
-    const { state } = run(normal.slice(0, 100))
-    const { rows } = run([{ ...normal[100]!, latitude: normal[100]!.latitude + 0.001 }], state)
-    assert.ok(feature(rows[0]!, 'delta_position_m') > 100)
-    assert.ok(feature(rows[0]!, 'gps_speed_error_mps') > 900)
-    assert.ok(feature(rows[0]!, 'zscore_gps_speed_error') > 100)
-    assert.equal(feature(rows[0]!, 'zscore_max'), feature(rows[0]!, 'zscore_gps_speed_error'))
-    assert.ok(feature(rows[0]!, 'delta_velocity_mps') < 1)
+  for (const [sensor, field, size] of [
+    ['accel_x', 'acceleration_x', 2],
+    ['accel_z', 'acceleration_z', -2],
+    ['gyro_y', 'gyro_y', 0.2],
+    ['altitude', 'altitude', 3],
+    ['velocity', 'velocity', 3],
+  ] as const) {
+    it(`sees a spike on ${sensor} in its step check, and not in the record after it`, () => {
+      const rows = run(
+        faulty(
+          (seq) => seq === FAULT_AT,
+          (r) => ({ [field]: r[field] + size }),
+        ),
+      )
+      const before = maxOf(healthy, `${sensor}_step`, 100, 400)
+      const spike = check(rows[FAULT_AT]!, `${sensor}_step`)
+      assert.ok(spike > 10 && spike > 3 * before, `${sensor}_step ${spike} on the spike, ${before} healthy`)
+      for (const other of SENSORS.filter((s) => s !== sensor)) {
+        assert.ok(check(rows[FAULT_AT]!, `${other}_step`) < 6, `${other}_step on the spike`)
+      }
+      // The spike did not become the reference: the next reading is compared with the last good one.
+      const after = check(rows[FAULT_AT + 1]!, `${sensor}_step`)
+      assert.ok(after < 4, `${sensor}_step ${after} on the record after the spike`)
+    })
+  }
+
+  it('holds gps_offset while a GPS jump lasts and lets it go when the position jumps back', () => {
+    const jump = 50 / METRES_PER_DEGREE // 50 m north
+    const end = FAULT_AT + 50
+    const rows = run(
+      faulty(
+        (seq) => seq >= FAULT_AT && seq < end,
+        (r) => ({ latitude: r.latitude + jump }),
+      ),
+    )
+    assert.ok(rows.slice(100, FAULT_AT).every((row) => check(row, 'gps_offset') === 0))
+    assert.ok(check(rows[FAULT_AT]!, 'gps_step') > 100, 'the leap itself is a step no flight makes')
+    for (let k = FAULT_AT + 1; k < end; k++) {
+      assert.ok(check(rows[k]!, 'gps_offset') > 100, `gps_offset ${check(rows[k]!, 'gps_offset')} at ${k}`)
+      assert.ok(check(rows[k]!, 'gps_step') < 6, `gps_step ${check(rows[k]!, 'gps_step')} at ${k}`)
+    }
+    // The consistency checks follow the trusted track, which the offset was taken out of.
+    assert.ok(maxOf(rows, 'velocity_vs_gps_speed_1s', FAULT_AT, end) < 6)
+    assert.ok(check(rows[end]!, 'gps_step') > 100, 'the leap back')
+    for (let k = end + 1; k < 400; k++) {
+      assert.ok(check(rows[k]!, 'gps_offset') < 1, `gps_offset ${check(rows[k]!, 'gps_offset')} at ${k}`)
+    }
   })
 
-  it('ignores a redelivered record and starts afresh after a restart', () => {
-    const { state } = run(normal.slice(0, 100))
-    const again = nextFeatures(state, normal[99]!)
-    assert.equal(again.state, state)
-    assert.equal(again.known[FEATURE_NAMES.indexOf('delta_acceleration_mps2')], 0)
+  it('sees a noise burst in that sensor’s noise checks only', () => {
+    const random = createRandom('burst')
+    const rows = run(
+      faulty(
+        (seq) => seq >= FAULT_AT && seq < FAULT_AT + 100,
+        (r) => ({ gyro_z: r.gyro_z + random.normal(0, 0.05) }), // ten times the noise
+      ),
+    )
+    for (const name of ['gyro_z_noise_1s', 'gyro_z_noise_3s']) {
+      const usual = maxOf(healthy, name, 100, 400)
+      const burst = medianOf(rows, name, FAULT_AT + 30, FAULT_AT + 100)
+      assert.ok(
+        burst > 6 && burst > 3 * usual,
+        `${name}: median ${burst} in the burst, at most ${usual} healthy`,
+      )
+    }
+    assert.ok(maxOf(rows, 'gyro_x_noise_1s', FAULT_AT, FAULT_AT + 100) < 6)
+    assert.ok(maxOf(rows, 'accel_z_noise_1s', FAULT_AT, FAULT_AT + 100) < 6)
+    assert.ok(medianOf(rows, 'gyro_z_noise_1s', FAULT_AT + 150, 400) < 3, 'and calm again after it')
+  })
 
-    const restarted = nextFeatures(state, { ...normal[0]!, timestamp: normal[99]!.timestamp + 1000 })
-    assert.equal(restarted.state.seq, 0)
-    assert.equal(feature(restarted.features, 'delta_acceleration_mps2'), 0)
+  for (const [field, size, names] of [
+    ['velocity', 3, ['velocity_vs_gps_speed_1s', 'velocity_vs_gps_speed_5s']],
+    ['gyro_x', 0.05, ['roll_rate_vs_accel_tilt_1s', 'roll_rate_vs_accel_tilt_3s']],
+    ['acceleration_z', 1, ['vertical_accel_vs_altitude_2s', 'vertical_accel_vs_altitude_6s']],
+  ] as const) {
+    it(`sees a bias on ${field} in ${names.join(' and ')}`, () => {
+      const rows = run(
+        faulty(
+          (seq) => seq >= FAULT_AT,
+          (r) => ({ [field]: r[field] + size }),
+        ),
+      )
+      for (const name of names) {
+        const usual = maxOf(healthy, name, 100, 400)
+        // Once the bias is past the start of the window (and its untrusted first second).
+        const biased = medianOf(rows, name, FAULT_AT + 90, 400)
+        assert.ok(
+          biased > 6 && biased > 2 * usual,
+          `${name}: median ${biased} biased, at most ${usual} healthy`,
+        )
+      }
+      const untouched = CHECK_NAMES.filter((n) => n.startsWith('pitch_rate_vs_accel_tilt'))
+      for (const name of untouched) assert.ok(maxOf(rows, name, FAULT_AT + 90, 400) < 6, name)
+    })
+  }
+
+  it('peek leaves the tracker as it was', () => {
+    const peeked = new DroneTracker()
+    const pushed = new DroneTracker()
+    run(normal.slice(0, 150), peeked)
+    run(normal.slice(0, 150), pushed)
+    const spike = { ...normal[150]!, acceleration_y: normal[150]!.acceleration_y + 3 }
+    const frozen = { ...normal[150]!, gyro_x: normal[149]!.gyro_x }
+    assert.ok(check(peeked.peek(spike), 'accel_y_step') > 10)
+    assert.equal(check(peeked.peek(frozen), 'gyro_x_repeats'), 1)
+    assert.equal(peeked.lastSeq, 149)
+    // Nothing was left behind: the same records from here give exactly the same checks.
+    assert.deepEqual(run(normal.slice(150), peeked), run(normal.slice(150), pushed))
+  })
+
+  it('peek on the next record equals push on it', () => {
+    const a = new DroneTracker()
+    const b = new DroneTracker()
+    run(normal.slice(0, 150), a)
+    run(normal.slice(0, 150), b)
+    const spike = { ...normal[150]!, altitude: normal[150]!.altitude + 4 }
+    assert.deepEqual(a.peek(spike), b.push(spike))
+    assert.equal(a.lastSeq, 149)
+    assert.equal(b.lastSeq, 150)
+  })
+
+  it('tells late and repeated records from new ones and from a restarted drone', () => {
+    const tracker = new DroneTracker()
+    assert.equal(tracker.lastSeq, -1)
+    assert.equal(tracker.isBehind(normal[0]!), false)
+    run(normal.slice(0, 100), tracker)
+    assert.equal(tracker.lastSeq, 99)
+    assert.equal(tracker.isBehind(normal[99]!), true, 'a redelivered record')
+    assert.equal(tracker.isBehind(normal[90]!), true, 'a late record')
+    assert.equal(tracker.isBehind(normal[100]!), false, 'the next record')
+    assert.equal(tracker.isBehind(normal[150]!), false, 'a record after a gap')
+    const restarted = { ...normal[0]!, timestamp: normal[99]!.timestamp + INTERVAL_MS }
+    assert.equal(tracker.isBehind(restarted), false, 'a restarted drone numbers from 0 again, later')
+  })
+
+  /** Checks of `next` after the first 100 records, and the checks a fresh tracker gives it. */
+  function afterHistory(next: DroneTelemetry): { checks: Checks; tracker: DroneTracker } {
+    const tracker = new DroneTracker()
+    run(normal.slice(0, 100), tracker)
+    return { checks: tracker.push(next), tracker }
+  }
+
+  function assertFresh(checks: Checks, what: string): void {
+    for (const [c, spec] of CHECKS.entries()) {
+      if (spec.family === 'repeat') assert.equal(checks[c], 0, `${what}: ${spec.name}`)
+      else assert.ok(Number.isNaN(checks[c]), `${what}: ${spec.name} = ${checks[c]}`)
+    }
+  }
+
+  it('starts afresh after a gap longer than MAX_GAP_MS, and not after one that long', () => {
+    assert.ok(MAX_GAP_MS >= 10 * INTERVAL_MS)
+    const last = normal[99]!
+    // The same readings again: a repeat of every sensor, unless the history was forgotten.
+    const same = (gapMs: number): DroneTelemetry => ({ ...last, seq: 100, timestamp: last.timestamp + gapMs })
+    const within = afterHistory(same(MAX_GAP_MS)).checks
+    for (const sensor of SENSORS) assert.equal(check(within, `${sensor}_repeats`), 1, sensor)
+    assert.ok(!Number.isNaN(check(within, 'gps_step')), 'the position step is still judged')
+
+    const { checks, tracker } = afterHistory(same(MAX_GAP_MS + 1))
+    assertFresh(checks, 'after the gap')
+    assert.equal(tracker.lastSeq, 100)
+    // And the history grows again from there.
+    const resumed = run(
+      normal.slice(101, 200).map((r) => ({ ...r, timestamp: r.timestamp + MAX_GAP_MS + 1 })),
+      tracker,
+    )
+    assert.ok(resumed.at(-1)!.every((z) => Number.isFinite(z)))
+  })
+
+  it('starts afresh for a restarted drone: a lower seq at a later time', () => {
+    const last = normal[99]!
+    const { checks, tracker } = afterHistory({ ...last, seq: 0, timestamp: last.timestamp + INTERVAL_MS })
+    assertFresh(checks, 'after the restart')
+    assert.equal(tracker.lastSeq, 0)
+    assert.equal(tracker.isBehind({ ...normal[1]!, timestamp: last.timestamp + 2 * INTERVAL_MS }), false)
+  })
+})
+
+describe('toFeatures', () => {
+  const feature = (features: Float64Array, name: (typeof FEATURE_NAMES)[number]): number =>
+    features[FEATURE_NAMES.indexOf(name)]!
+  const unknown = (): Float64Array => new Float64Array(CHECKS.length).fill(Number.NaN)
+  const tails = new Float64Array(CHECKS.length).fill(2)
+
+  it('is all unknown when no check is known', () => {
+    const features = toFeatures(unknown(), tails)
+    assert.equal(features.length, FEATURE_NAMES.length)
+    assert.ok(features.every((v) => Number.isNaN(v)))
+  })
+
+  it('takes each family’s largest check over its own tail, ignoring unknown checks', () => {
+    const checks = unknown()
+    const ownTails = Float64Array.from(tails)
+    checks[at('accel_x_step')] = 4 // 2
+    checks[at('gyro_y_step')] = 10 // 10 / 100: its tail is heavy
+    ownTails[at('gyro_y_step')] = 100
+    checks[at('gps_offset')] = 3 // 1.5
+    checks[at('velocity_noise_1s')] = 3 // 1.5
+    checks[at('gps_noise_3s')] = 1 // 0.5
+    for (const sensor of SENSORS) checks[at(`${sensor}_repeats`)] = 0
+    const features = toFeatures(checks, ownTails)
+    assert.equal(feature(features, 'step_surprise'), 2)
+    assert.equal(feature(features, 'noise_surprise'), 1.5)
+    assert.ok(Number.isNaN(feature(features, 'consistency_surprise')), 'no consistency check known yet')
+    assert.equal(feature(features, 'max_surprise'), 2, 'the largest of the known families')
+
+    checks[at('roll_rate_vs_accel_tilt_3s')] = 7
+    checks[at('pitch_rate_vs_accel_tilt_1s')] = 5
+    const more = toFeatures(checks, ownTails)
+    assert.equal(feature(more, 'consistency_surprise'), 3.5)
+    assert.equal(feature(more, 'max_surprise'), 3.5)
+  })
+
+  it('turns a repeat run into a noise surprise beyond any spread, and no run into none', () => {
+    const checks = unknown()
+    for (const sensor of SENSORS) checks[at(`${sensor}_repeats`)] = 0
+    const none = toFeatures(checks, tails)
+    assert.equal(feature(none, 'noise_surprise'), 0, 'repeat checks are known from the first record')
+    assert.equal(feature(none, 'max_surprise'), 0)
+    assert.ok(Number.isNaN(feature(none, 'step_surprise')))
+
+    checks[at('accel_z_noise_1s')] = 200 // 100: a very noisy sensor
+    checks[at('altitude_repeats')] = 1
+    const one = toFeatures(checks, tails)
+    assert.ok(feature(one, 'noise_surprise') >= 1000, `${feature(one, 'noise_surprise')}`)
+    checks[at('altitude_repeats')] = 5
+    const five = toFeatures(checks, tails)
+    assert.ok(
+      feature(five, 'noise_surprise') > feature(one, 'noise_surprise'),
+      'longer runs are more surprising',
+    )
+    assert.equal(feature(five, 'max_surprise'), feature(five, 'noise_surprise'))
+    assert.ok(Number.isNaN(feature(five, 'step_surprise')), 'repeats do not count as steps')
+  })
+
+  it('gives a warm healthy record small, known features', () => {
+    const features = toFeatures(healthy[300]!, tails)
+    assert.ok(features.every((v) => Number.isFinite(v) && v >= 0 && v < 3))
+    assert.equal(feature(features, 'max_surprise'), Math.max(...features.subarray(0, FAMILIES.length)))
   })
 })

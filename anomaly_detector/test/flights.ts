@@ -1,9 +1,12 @@
 /**
- * Synthetic, physically consistent flights for the detector's tests: each drone cruises at a
- * slowly varying speed and heading, sampled at 10 Hz with realistic sensor noise.
+ * Flights for the detector's tests, sampled at 10 Hz. `flight` and `fleet` are synthetic and simple:
+ * each drone cruises at a slowly varying speed and heading with realistic sensor noise. `simulated`
+ * runs the simulator itself, which can also inject labeled faults.
  */
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
 import { createRandom } from '@drone-pipeline/shared/random.ts'
+import type { LabeledSample, PlannedFault } from '../../simulator/src/faults.ts'
+import { createFleet } from '../../simulator/src/fleet.ts'
 
 export const START_MS = 1_750_000_000_000
 export const INTERVAL_MS = 100
@@ -53,4 +56,24 @@ export function fleet(drones: number, samples: number, seed = 'fleet'): DroneTel
     flight(`drone-${String(d).padStart(4, '0')}`, samples, `${seed}/${d}`),
   )
   return Array.from({ length: samples }, (_, i) => flights.map((f) => f[i]!)).flat()
+}
+
+/**
+ * `samples` ticks of a simulated fleet (the simulator's flight physics and sensor model, take-off
+ * included), drones interleaved in time, each sample labeled with the faults of `faults` it falls in.
+ */
+export function simulated(
+  drones: number,
+  samples: number,
+  seed: string,
+  faults: readonly PlannedFault[] = [],
+): LabeledSample[] {
+  const sim = createFleet({
+    drones,
+    rateHz: 1000 / INTERVAL_MS,
+    seed,
+    startTimeMs: START_MS,
+    faults: { kind: 'list', faults },
+  })
+  return Array.from({ length: samples }, () => sim.nextTick()).flat()
 }

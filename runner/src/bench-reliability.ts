@@ -5,7 +5,6 @@
  *   npm run bench:reliability -- --scenario all --drones 50 --rate 10 --duration 120 --json out.json
  */
 import fs from 'node:fs'
-import os from 'node:os'
 import {
   ConfigError,
   exitOnConfigError,
@@ -14,6 +13,7 @@ import {
   type OptionSpecs,
 } from '@drone-pipeline/shared/cli.ts'
 import { stackConfigFrom, STACK_OPTIONS } from './config.ts'
+import { machineDescription } from './machine.ts'
 import { runScenario, SCENARIOS, type Scenario, type ScenarioResult } from './reliability.ts'
 
 const COMMAND = {
@@ -105,7 +105,7 @@ for (const scenario of scenarios) {
   }
 }
 const report = {
-  machine: `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model ?? 'unknown CPU'}`,
+  machine: machineDescription(),
   scenarios: results,
 }
 console.log(JSON.stringify(report, null, 2))

@@ -155,7 +155,7 @@ export async function startGateway(
 }
 
 /** Runs a TypeScript entry point of this repository to completion, failing with its output. */
-function runNode(entry: string, args: string[]): void {
+export function runNode(entry: string, args: string[]): void {
   const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, entry), ...args], {
     cwd: REPO_ROOT,
     encoding: 'utf8',
@@ -262,7 +262,6 @@ export interface FleetOptions {
 }
 
 export function startSimulator(stack: Stack, fleet: FleetOptions, options: StartOptions): ManagedProcess {
-  const { config } = stack
   options.log(`starting simulator: ${fleet.drones} drones at ${fleet.rateHz} Hz`)
   const args = [
     'run',
@@ -276,6 +275,22 @@ export function startSimulator(stack: Stack, fleet: FleetOptions, options: Start
   args.push('--duration', String(fleet.durationS))
   if (fleet.summaryJson) args.push('--summary-json', fleet.summaryJson)
   if (fleet.datasetOut) args.push('--dataset-out', fleet.datasetOut)
+  return simulatorProcess(stack, args, options)
+}
+
+/** Replays a labeled dataset through the stack (`--speed 0`: as fast as Mosquitto acknowledges). */
+export function startReplay(
+  stack: Stack,
+  dataset: string,
+  speed: number,
+  options: StartOptions,
+): ManagedProcess {
+  options.log(`replaying ${dataset} at speed ${speed === 0 ? 'unpaced' : speed}`)
+  return simulatorProcess(stack, ['replay', dataset, '--speed', String(speed)], options)
+}
+
+function simulatorProcess(stack: Stack, args: string[], options: StartOptions): ManagedProcess {
+  const { config } = stack
   return startNodeService(
     stack,
     'simulator',
