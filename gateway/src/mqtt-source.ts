@@ -35,8 +35,12 @@ type SendPacket = (packet: Packet, cb?: (err?: Error) => void, ...rest: unknown[
 
 export class MqttSource {
   private client: MqttClient | undefined
-  /** Work started for a PUBLISH, by packet id, until MQTT.js writes (and we hold) its PUBACK. */
-  private readonly started = new Map<number, Promise<unknown>>()
+  /**
+   * Work started for a PUBLISH, by packet id, until MQTT.js writes (and we hold) its PUBACK, with
+   * the connection (stream) it arrived on: packet ids belong to one connection, and MQTT.js may
+   * still hand over a packet read on a connection that has just closed.
+   */
+  private readonly started = new Map<number, { work: Promise<unknown>; stream: unknown }>()
   private readonly acks = new OrderedAcks()
 
   constructor(private readonly options: MqttSourceOptions) {}
@@ -67,7 +71,10 @@ export class MqttSource {
       },
       customHandleAcks: (topic, payload, packet, done) => {
         if (packet.messageId !== undefined) {
-          this.started.set(packet.messageId, this.options.onMessage(topic, payload))
+          this.started.set(packet.messageId, {
+            work: this.options.onMessage(topic, payload),
+            stream: this.client?.stream,
+          })
         }
         done(0)
       },
@@ -113,15 +120,17 @@ export class MqttSource {
     const internals = client as unknown as { _sendPacket: SendPacket }
     const send = internals._sendPacket.bind(client)
     internals._sendPacket = (packet, cb, ...rest) => {
-      const work = packet.cmd === 'puback' ? this.started.get(packet.messageId!) : undefined
-      if (!work) return send(packet, cb, ...rest)
+      const started = packet.cmd === 'puback' ? this.started.get(packet.messageId!) : undefined
+      if (!started) return send(packet, cb, ...rest)
       this.started.delete(packet.messageId!)
       // Tell MQTT.js the ack is written so it reads the next message; write it when the work is done.
       cb?.()
       this.acks.hold(
-        work,
+        started.work,
         () => {
-          if (client.connected) send(packet)
+          // On a later connection the same packet id names another message: acknowledging it
+          // there would make the broker drop a message nobody has processed.
+          if (client.connected && client.stream === started.stream) send(packet)
         },
         (err) =>
           this.options.logger.error(
