@@ -251,7 +251,7 @@ export async function runSweep(stack: Stack, options: SweepOptions, log: Log): P
       durationS,
       published,
       collector,
-      peakBacklog: current.backlog ? (peak ?? { before_kafka: 0, detector_lag: 0 }) : null,
+      peakBacklog: peak ?? null,
       processes: meter.stop(),
       wallS: (Date.now() - stepStarted) / 1000,
     })
@@ -295,7 +295,8 @@ function pipelinePath(stack: Stack, predictionsFile: string): SweepPath {
   const predictions = new LogFollower(predictionsFile)
   const scraper = metricsScraper(config)
   let collector = new LatencyCollector()
-  let gatewayBaseline: number | undefined
+  /** The gateway's Kafka writes when the step began: all topics, and telemetry-validated. */
+  let baseline: { all: number; valid: number } | undefined
   const poll = () => {
     const arrivalMs = nowMs()
     for (const line of predictions.read()) {
@@ -304,38 +305,50 @@ function pipelinePath(stack: Stack, predictionsFile: string): SweepPath {
       collector.add(p.drone_id, p.seq, p.latency_ms, arrivalMs)
     }
   }
-  const gatewayProduced = () =>
-    scraper(config.ports.gateway, `gateway_messages_produced_total{topic="${KAFKA_TOPICS.validated}"}`)
+  const gatewayProduced = async (topics: string[]) => {
+    const values = await Promise.all(
+      topics.map((topic) => scraper(config.ports.gateway, 'gateway_messages_produced_total', { topic })),
+    )
+    return values.some((v) => v === undefined) ? undefined : values.reduce((a, b) => a! + b!, 0)
+  }
   return {
     processes: () => [],
     collect(next) {
       // What is in the file so far belongs to earlier steps, which drained.
       predictions.read()
       collector = next
-      gatewayBaseline = undefined
-      void gatewayProduced().then((v) => (gatewayBaseline = v))
+      baseline = undefined
+      void Promise.all([gatewayProduced(ALL_TOPICS), gatewayProduced(VALIDATED)]).then(([all, valid]) => {
+        if (all !== undefined && valid !== undefined) baseline = { all, valid }
+      })
     },
     poll,
     async backlog(current) {
-      const [published, produced] = await Promise.all([
-        scraper(config.ports.simulatorMetrics, 'simulator_messages_published_total'),
-        gatewayProduced(),
+      // The simulator is new each step, so its count starts at 0; the gateway's runs on.
+      const [sent, all, valid] = await Promise.all([
+        scraper(config.ports.simulatorMetrics, 'simulator_messages_sent_total'),
+        gatewayProduced(ALL_TOPICS),
+        gatewayProduced(VALIDATED),
       ])
-      if (published === undefined || produced === undefined || gatewayBaseline === undefined) return undefined
+      if (sent === undefined || all === undefined || valid === undefined || !baseline) return undefined
       poll()
-      const written = produced - gatewayBaseline
       return {
-        before_kafka: Math.max(0, published - written),
-        detector_lag: Math.max(0, written - current.delivered),
+        before_kafka: Math.max(0, sent - (all - baseline.all)),
+        detector_lag: Math.max(0, valid - baseline.valid - current.delivered),
       }
     },
   }
 }
 
-/** Reads one series from a service's /metrics, with Prometheus's certificate; undefined if it cannot. */
-function metricsScraper(config: StackConfig): (port: number, series: string) => Promise<number | undefined> {
+const VALIDATED = [KAFKA_TOPICS.validated]
+const ALL_TOPICS = [KAFKA_TOPICS.validated, KAFKA_TOPICS.dlq]
+
+/** Reads one sample from a service's /metrics, with Prometheus's certificate; undefined if it cannot. */
+function metricsScraper(
+  config: StackConfig,
+): (port: number, name: string, labels?: Record<string, string>) => Promise<number | undefined> {
   let prometheus: TlsMaterial | undefined
-  return async (port, series) => {
+  return async (port, name, labels) => {
     prometheus ??= loadTlsMaterial(tlsFilesFor(config.certsDir, 'prometheus'))
     try {
       const res = await httpsRequest(`https://${config.host}:${port}/metrics`, {
@@ -343,7 +356,7 @@ function metricsScraper(config: StackConfig): (port: number, series: string) => 
         client: prometheus,
         timeoutMs: 1_000,
       })
-      return res.status === 200 ? seriesValue(res.body, series) : undefined
+      return res.status === 200 ? seriesValue(res.body, name, labels) : undefined
     } catch {
       return undefined
     }

@@ -121,7 +121,7 @@ export interface StepResult extends LatencyFigures {
   sustained: boolean
   /** From the step's start to the end of its drain: the interval the CPU figures cover, s. */
   wall_s: number
-  /** Only for the pipeline (the bare bridge has no counters to read); null for the floor. */
+  /** Only for the pipeline (the bare bridge has no counters to read); null for the floor, or if unread. */
   peak_backlog: PeakBacklog | null
   processes: Record<string, Usage>
   latency_histogram: LatencyHistogram
@@ -214,13 +214,22 @@ export function compareToFloor(pipeline: StepResult[], floor: StepResult[]): Flo
   }
 }
 
-/** A series' value in Prometheus text exposition, e.g. `gateway_messages_produced_total{topic="x"}`. */
-export function seriesValue(metricsText: string, series: string): number | undefined {
+/**
+ * A sample's value in Prometheus text exposition: the first line of metric `name` that carries
+ * every label given (services add their own, e.g. service="gateway"); undefined if none does.
+ */
+export function seriesValue(
+  metricsText: string,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`)
   for (const line of metricsText.split('\n')) {
-    if (!line.startsWith(series)) continue
-    const rest = line.slice(series.length)
-    if (!rest.startsWith(' ')) continue
-    const value = Number(rest.trim().split(/\s+/)[0])
+    const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line)
+    if (!match || match[1] !== name) continue
+    const present = (match[2] ?? '').split(/,(?=[a-zA-Z_]\w*=")/)
+    if (!wanted.every((pair) => present.includes(pair))) continue
+    const value = Number(match[3])
     return Number.isFinite(value) ? value : undefined
   }
   return undefined

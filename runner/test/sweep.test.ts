@@ -152,20 +152,24 @@ describe('seriesValue', () => {
   const text = [
     '# HELP gateway_messages_produced_total Messages Kafka acknowledged, by topic.',
     '# TYPE gateway_messages_produced_total counter',
-    'gateway_messages_produced_total{topic="telemetry-validated"} 12345',
-    'gateway_messages_produced_total{topic="telemetry-dlq"} 2',
-    'simulator_messages_published_total 777',
-    'simulator_messages_published_total_extra 1',
+    'gateway_messages_produced_total{topic="telemetry-validated",service="gateway"} 12345',
+    'gateway_messages_produced_total{topic="telemetry-dlq",service="gateway"} 2',
+    'simulator_messages_sent_total{service="simulator"} 777',
+    'simulator_messages_sent_total_extra 1',
+    'plain_total 5',
   ].join('\n')
 
-  it('reads the exact series, labels included', () => {
-    assert.equal(seriesValue(text, 'gateway_messages_produced_total{topic="telemetry-validated"}'), 12345)
-    assert.equal(seriesValue(text, 'gateway_messages_produced_total{topic="telemetry-dlq"}'), 2)
-    assert.equal(seriesValue(text, 'simulator_messages_published_total'), 777)
+  it('reads the sample with the labels asked for, whatever others it carries', () => {
+    const produced = (topic: string) => seriesValue(text, 'gateway_messages_produced_total', { topic })
+    assert.equal(produced('telemetry-validated'), 12345)
+    assert.equal(produced('telemetry-dlq'), 2)
+    assert.equal(seriesValue(text, 'simulator_messages_sent_total'), 777)
+    assert.equal(seriesValue(text, 'plain_total'), 5)
   })
 
-  it('is undefined for a series that is not there', () => {
+  it('is undefined for a metric or a label value that is not there', () => {
     assert.equal(seriesValue(text, 'detector_messages_consumed_total'), undefined)
+    assert.equal(seriesValue(text, 'gateway_messages_produced_total', { topic: 'other' }), undefined)
   })
 })
 
