@@ -10,7 +10,7 @@ import { CHART_FONTS, CHROMIUM, ensureAptPackages } from './install.ts'
 import { startProcess, stopProcess } from './procs.ts'
 import type { SweepResult } from './load-sweep.ts'
 import { HISTOGRAM_EDGES_MS, P95_LIMIT_MS, type StepResult } from './sweep.ts'
-import { sleep } from '@drone-pipeline/shared/retry.ts'
+import { setTimeout } from 'node:timers/promises'
 
 /** The latency the issue asks for at 1,000 msg/s, drawn beside the 250 ms bar. */
 export const TARGET_P95_MS = 20
@@ -72,8 +72,8 @@ export function latencyChartSvg(result: SweepResult): string {
 
 export function throughputChartSvg(result: SweepResult): string {
   const series: Series[] = [
-    [result.pipeline, 'pipeline (scored by the detector)', '#2e86c1', false] as const,
-    [result.floor, 'floor (read back by kcat -C)', '#7f8c8d', true] as const,
+    [result.pipeline, 'pipeline (scored)', '#2e86c1', false] as const,
+    [result.floor, 'floor (read back)', '#7f8c8d', true] as const,
   ]
     .filter(([steps]) => steps.length > 0)
     .map(([steps, name, color, dashed]) => ({
@@ -102,8 +102,10 @@ export function distributionLoad(result: SweepResult, wanted?: number): number |
   return result.max_sustained_msg_s.pipeline ?? loads[0]
 }
 
-function bucketLabels(edges: number[]): string[] {
-  return [...edges.map((e, i) => `${i ? edges[i - 1] : 0}-${e}`), `>${edges.at(-1)}`]
+/** A bucket by its upper edge ("≤ 20" holds what is above the edge before it); the last, "> 10k". */
+export function bucketLabels(edges: number[]): string[] {
+  const short = (ms: number) => (ms >= 1000 ? `${ms / 1000}k` : String(ms))
+  return [...edges.map((e) => `≤ ${short(e)}`), `> ${short(edges.at(-1)!)}`]
 }
 
 export function distributionChartSvg(result: SweepResult, load: number): string {
@@ -120,7 +122,7 @@ export function distributionChartSvg(result: SweepResult, load: number): string 
     }))
   return barChartSvg({
     title: `Latency distribution at ${load.toLocaleString('en-US')} msg/s`,
-    xLabel: 'latency bucket, ms (P = pipeline, F = floor)',
+    xLabel: 'latency, ms: each bucket up to its edge, above the one before (P = pipeline, F = floor)',
     yLabel: 'share of records, %',
     categories: bucketLabels(HISTOGRAM_EDGES_MS),
     groups,
@@ -310,7 +312,8 @@ export async function renderPng(
     runDir: profile,
   })
   try {
-    const outcome = await Promise.race([proc.exited, sleep(60_000).then(() => 'timeout')])
+    // An unref'd timer: once Chromium is done, it must not keep this process alive for a minute.
+    const outcome = await Promise.race([proc.exited, setTimeout(60_000, 'timeout', { ref: false })])
     if (outcome === 'timeout' || !fs.existsSync(pngFile)) {
       throw new Error(`Chromium did not write ${pngFile} (${outcome}); see ${proc.logFile}`)
     }

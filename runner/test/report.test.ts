@@ -11,7 +11,7 @@ import {
   logTicks,
 } from '../src/charts.ts'
 import type { SweepResult } from '../src/load-sweep.ts'
-import { distributionLoad, latencyChartSvg, mainChartHtml, reportHtml } from '../src/report.ts'
+import { bucketLabels, distributionLoad, latencyChartSvg, mainChartHtml, reportHtml } from '../src/report.ts'
 import { LatencyCollector, summarizeStep, type StepResult } from '../src/sweep.ts'
 
 describe('scales and ticks', () => {
@@ -146,6 +146,10 @@ describe('the report', () => {
     assert.match(html, /Latency distribution at 1,000 msg\/s/)
     assert.match(html, /2 cores &#60;test&#62;/)
     assert.match(html, /pipeline 1,000 msg\/s, floor 5,000 msg\/s \(pipeline \/ floor: 0.2\)/)
+  })
+
+  it('labels latency buckets by their upper edge, thousands short', () => {
+    assert.deepEqual(bucketLabels([1, 250, 2500]), ['≤ 1', '≤ 250', '≤ 2.5k', '> 2.5k'])
   })
 
   it('shows the distribution at the load asked for, else the highest sustained', () => {
