@@ -36,9 +36,10 @@ const BENCH_COMMAND = {
     'floor (mosquitto_sub | kcat -P, read back by kcat -C) at the same loads on the same brokers first; writes\n' +
     'an HTML report and a PNG of the latency chart. JSON keys (docs/benchmarks.md): mode, loads_msg_s,\n' +
     'duration_s, drain_timeout_s, warmup_s, max_drones, p95_limit_ms, pipeline[], floor[] (per step:\n' +
-    'offered_msg_s, drones, rate_hz, published, delivered, lost, duplicates, achieved_msg_s, p50_ms, p95_ms,\n' +
-    'p99_ms, max_ms, drained, sustained, wall_s, peak_backlog, processes{name: cpu_s, peak_rss_mb},\n' +
-    'latency_histogram), max_sustained_msg_s, floor_comparison, restarts, machine, started_at.',
+    'offered_msg_s, drones, rate_hz, duration_s, published, simulator_s, delivered, lost, duplicates,\n' +
+    'achieved_msg_s, p50_ms, p95_ms, p99_ms, max_ms, drained, sustained, wall_s, peak_backlog,\n' +
+    'processes{name: cpu_s, peak_rss_mb}, latency_histogram), max_sustained_msg_s, floor_comparison,\n' +
+    'restarts, machine, started_at.',
   options: {
     ...STACK_OPTIONS,
     runDir: { ...STACK_OPTIONS.runDir, default: '.run/bench' },

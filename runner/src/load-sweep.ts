@@ -236,7 +236,7 @@ export async function runSweep(stack: Stack, options: SweepOptions, log: Log): P
     }
     if (!simulator.hasExited()) log(`the simulator was still publishing after ${limitS} s; stopping it`)
     await stack.stop(log, ['simulator'])
-    const published = publishedCount(summaryFile, simulator.logFile)
+    const { published, duration_s: simulatorS } = simulatorSummary(summaryFile, simulator.logFile)
     const deadline = Date.now() + drainTimeoutS * 1000
     current.poll()
     while (collector.delivered < published && Date.now() < deadline) {
@@ -250,6 +250,7 @@ export async function runSweep(stack: Stack, options: SweepOptions, log: Log): P
       fleet,
       durationS,
       published,
+      simulatorS,
       collector,
       peakBacklog: peak ?? null,
       processes: meter.stop(),
@@ -258,10 +259,10 @@ export async function runSweep(stack: Stack, options: SweepOptions, log: Log): P
   }
 }
 
-/** What the simulator published, from its --summary-json (written when it exits). */
-function publishedCount(summaryFile: string, logFile: string): number {
+/** What the simulator published and how long it took, from its --summary-json (written when it exits). */
+function simulatorSummary(summaryFile: string, logFile: string): { published: number; duration_s: number } {
   if (!fs.existsSync(summaryFile)) throw new Error(`the simulator wrote no summary; see ${logFile}`)
-  return (JSON.parse(fs.readFileSync(summaryFile, 'utf8')) as { published: number }).published
+  return JSON.parse(fs.readFileSync(summaryFile, 'utf8')) as { published: number; duration_s: number }
 }
 
 function floorPath(floor: Awaited<ReturnType<typeof startFloor>>): SweepPath {

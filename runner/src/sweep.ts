@@ -110,6 +110,11 @@ export interface StepResult extends LatencyFigures {
   rate_hz: number
   duration_s: number
   published: number
+  /**
+   * The simulator's own time from its first publish to its last PUBACK; well above duration_s,
+   * the fleet could not publish at the offered rate, or its PUBACKs came late.
+   */
+  simulator_s: number
   delivered: number
   lost: number
   duplicates: number
@@ -132,6 +137,7 @@ export interface StepInput {
   fleet: StepFleet
   durationS: number
   published: number
+  simulatorS: number
   collector: LatencyCollector
   peakBacklog: PeakBacklog | null
   processes: Record<string, Usage>
@@ -152,6 +158,7 @@ export function summarizeStep(input: StepInput): StepResult {
     rate_hz: Math.round(input.fleet.rate_hz * 1000) / 1000,
     duration_s: input.durationS,
     published: input.published,
+    simulator_s: input.simulatorS,
     delivered: collector.delivered,
     lost,
     duplicates: collector.duplicates,

@@ -110,6 +110,7 @@ function measuredStep(offered: number, latency: number, lost = 0): StepResult {
     fleet: { drones: 1, rate_hz: offered },
     durationS: 1,
     published: 100,
+    simulatorS: 1.2,
     collector,
     peakBacklog: null,
     processes: { gateway: { cpu_s: 1.5, peak_rss_mb: 150 } },

@@ -79,7 +79,15 @@ function step(offered: number, sustained: boolean, p95: number | null = 10): Ste
 
 describe('summarizeStep', () => {
   const fleet = { drones: 10, rate_hz: 10 }
-  const base = { offered: 100, fleet, durationS: 10, peakBacklog: null, processes: {}, wallS: 12.34 }
+  const base = {
+    offered: 100,
+    fleet,
+    durationS: 10,
+    simulatorS: 10.5,
+    peakBacklog: null,
+    processes: {},
+    wallS: 12.34,
+  }
 
   it('a step with every record on time is sustained, and achieved throughput spans publish to arrival', () => {
     const c = new LatencyCollector()
@@ -90,6 +98,7 @@ describe('summarizeStep', () => {
     assert.equal(result.sustained, true)
     assert.equal(result.p95_ms, 10)
     assert.equal(result.wall_s, 12.3)
+    assert.equal(result.simulator_s, 10.5)
     // 1000 records between the first publish (1,000,000 ms) and the last arrival 10 s later.
     assert.equal(result.achieved_msg_s, 100)
   })
