@@ -79,13 +79,17 @@ interface SweepPath {
   poll(): void
   /** Samples the backlog between the stages, if this path can. */
   backlog?(collector: LatencyCollector): Promise<PeakBacklog | undefined>
+  /** Stops what the path needs (for the pipeline: everything, as Kafka holds its backlog). */
+  stop(): Promise<void>
 }
 
 interface PathLifecycle {
   name: 'floor' | 'pipeline'
   start(): Promise<SweepPath>
-  stop(): Promise<void>
 }
+
+/** The warm-up's drain: long enough for a healthy path at the lowest load, short for one that is not. */
+const WARMUP_DRAIN_S = 20
 
 /** The sweep's stack: brokers and services in <run-dir>/stack, the reports beside it. */
 export function sweepStack(config: StackConfig): Stack {
@@ -108,13 +112,9 @@ export async function runSweep(stack: Stack, options: SweepOptions, log: Log): P
     name: 'floor',
     async start() {
       await ensureBrokers()
-      const floor = await startFloor(stack, log)
-      floorStop = floor.stop
-      return floorPath(floor)
+      return floorPath(await startFloor(stack, log))
     },
-    stop: () => floorStop(),
   }
-  let floorStop = async () => {}
   const pipelineLifecycle: PathLifecycle = {
     name: 'pipeline',
     async start() {
@@ -122,10 +122,8 @@ export async function runSweep(stack: Stack, options: SweepOptions, log: Log): P
       const predictions = path.join(config.runDir, 'predictions.jsonl')
       await startPrometheusFor(stack, { log })
       await startServices(stack, { log, predictionsOut: predictions })
-      return pipelinePath(stack, predictions)
+      return pipelinePath(stack, predictions, log)
     },
-    // Kafka holds the backlog, so everything starts afresh.
-    stop: () => stack.stop(log),
   }
   const restarts = { pipeline: 0, floor: 0 }
   try {
@@ -161,11 +159,11 @@ export async function runSweep(stack: Stack, options: SweepOptions, log: Log): P
       if (!step.drained && i < options.loads.length - 1) {
         log(`${lifecycle.name}: ${step.lost} records still missing after the drain timeout; starting afresh`)
         restarts[lifecycle.name]++
-        await lifecycle.stop()
+        await current.stop()
         current = await warmedUp(lifecycle)
       }
     }
-    await lifecycle.stop()
+    await current.stop()
     return steps
   }
 
@@ -173,7 +171,7 @@ export async function runSweep(stack: Stack, options: SweepOptions, log: Log): P
     const current = await lifecycle.start()
     if (options.warmupS > 0) {
       log(`${lifecycle.name}: warming up for ${options.warmupS} s at ${options.loads[0]} msg/s`)
-      const warm = await runStep(current, lifecycle.name, options.loads[0]!, options.warmupS, 20)
+      const warm = await runStep(current, lifecycle.name, options.loads[0]!, options.warmupS, WARMUP_DRAIN_S)
       if (warm.delivered === 0) throw new Error(`${lifecycle.name}: nothing came through while warming up`)
     }
     return current
@@ -282,6 +280,7 @@ function floorPath(floor: Awaited<ReturnType<typeof startFloor>>): SweepPath {
       })
     },
     poll() {},
+    stop: () => floor.stop(),
   }
 }
 
@@ -291,7 +290,7 @@ interface Prediction {
   latency_ms: number
 }
 
-function pipelinePath(stack: Stack, predictionsFile: string): SweepPath {
+function pipelinePath(stack: Stack, predictionsFile: string, log: Log): SweepPath {
   const { config } = stack
   const predictions = new LogFollower(predictionsFile)
   const scraper = metricsScraper(config)
@@ -338,6 +337,7 @@ function pipelinePath(stack: Stack, predictionsFile: string): SweepPath {
         detector_lag: Math.max(0, valid - baseline.valid - current.delivered),
       }
     },
+    stop: () => stack.stop(log),
   }
 }
 
