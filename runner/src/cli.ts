@@ -20,11 +20,15 @@ import { fleetDroneIds, isValidDroneId } from '@drone-pipeline/shared/topics.ts'
 import { stackConfigFrom, STACK_OPTIONS, type StackConfig } from './config.ts'
 import { ensureCertificates } from './certs.ts'
 import {
+  CHART_FONTS,
+  CHROMIUM,
   DOCKER_COMPOSE,
   ensureAptPackages,
   InstallError,
+  KCAT,
   MOSQUITTO,
   MOSQUITTO_CLIENTS,
+  MOSQUITTO_SUB,
   OPENSSL,
 } from './install.ts'
 import { LogFollower, messageStartingWith } from './log-follow.ts'
@@ -264,7 +268,11 @@ function test(argv: string[]): number {
   const config = stackConfigFrom(
     parseOrExit({ usage: 'npm test --', summary: 'Runs every test.', options: STACK_OPTIONS }, argv).options,
   )
-  ensureAptPackages([MOSQUITTO, MOSQUITTO_CLIENTS, DOCKER_COMPOSE], log)
+  // kcat, mosquitto_sub and Chromium for the load sweep's test (its floor and its chart).
+  ensureAptPackages(
+    [MOSQUITTO, MOSQUITTO_CLIENTS, MOSQUITTO_SUB, KCAT, CHROMIUM, CHART_FONTS, DOCKER_COMPOSE],
+    log,
+  )
   ensureInstalled(config, log)
   ensureStackCertificates(config, log)
   const files = testFiles()

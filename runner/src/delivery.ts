@@ -41,17 +41,25 @@ export function summarizeDelivery(published: Published[], scored: Scored[]): Del
     if (firstLatency.has(k)) duplicates++
     else firstLatency.set(k, s.latency_ms)
   }
-  const latencies = [...firstLatency.values()].sort((a, b) => a - b)
-  const round = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100)
   return {
     published: wanted.size,
     delivered: firstLatency.size,
     lost: wanted.size - firstLatency.size,
     duplicates,
-    p50_ms: round(quantile(latencies, 0.5)),
-    p95_ms: round(quantile(latencies, 0.95)),
-    p99_ms: round(quantile(latencies, 0.99)),
-    max_ms: round(quantile(latencies, 1)),
+    ...latencyFigures([...firstLatency.values()].sort((a, b) => a - b)),
+  }
+}
+
+export type LatencyFigures = Pick<DeliveryFigures, 'p50_ms' | 'p95_ms' | 'p99_ms' | 'max_ms'>
+
+/** p50, p95, p99 and max of sorted latencies, nearest-rank, to 0.01 ms; null for none. */
+export function latencyFigures(sorted: number[]): LatencyFigures {
+  const round = (v: number | null) => (v === null ? null : Math.round(v * 100) / 100)
+  return {
+    p50_ms: round(quantile(sorted, 0.5)),
+    p95_ms: round(quantile(sorted, 0.95)),
+    p99_ms: round(quantile(sorted, 0.99)),
+    max_ms: round(quantile(sorted, 1)),
   }
 }
 

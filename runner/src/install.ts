@@ -24,9 +24,22 @@ export const MOSQUITTO_CLIENTS: AptRequirement = {
   pkg: 'mosquitto-clients',
   binary: '/usr/bin/mosquitto_pub',
 }
+export const MOSQUITTO_SUB: AptRequirement = { pkg: 'mosquitto-clients', binary: '/usr/bin/mosquitto_sub' }
 /** Prometheus 2.42 from Debian 12, with promtool. */
 export const PROMETHEUS: AptRequirement = { pkg: 'prometheus', binary: '/usr/bin/prometheus' }
 export const PROMTOOL: AptRequirement = { pkg: 'prometheus', binary: '/usr/bin/promtool' }
+/** The floor of the load benchmark: a bare Mosquitto-to-Kafka bridge (mosquitto_sub | kcat -P, kcat -C). */
+export const KCAT: AptRequirement = { pkg: 'kcat', binary: '/usr/bin/kcat' }
+/** Headless Chromium renders the load benchmark's chart to PNG. */
+export const CHROMIUM: AptRequirement = { pkg: 'chromium', binary: '/usr/bin/chromium' }
+/**
+ * Installed without its recommended packages, Chromium has no fonts and would draw every label as
+ * boxes; DejaVu is the font the report asks for.
+ */
+export const CHART_FONTS: AptRequirement = {
+  pkg: 'fonts-dejavu-core',
+  binary: '/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf',
+}
 export const DOCKER_COMPOSE: AptRequirement = { pkg: 'docker-compose', binary: '/usr/bin/docker-compose' }
 
 function onPath(binary: string): boolean {

@@ -176,12 +176,13 @@ export async function createAcls(config: StackConfig): Promise<void> {
   }
 }
 
-/** The pipeline's topics, created if absent (idempotent across restarts). */
-export async function createTopics(config: StackConfig): Promise<void> {
+/** The pipeline's topics and any extra ones (name, partitions), created if absent (idempotent across restarts). */
+export async function createTopics(config: StackConfig, extra: Array<[string, number]> = []): Promise<void> {
   const wanted: Array<[string, number]> = [
     [KAFKA_TOPICS.validated, config.partitions],
     [KAFKA_TOPICS.dlq, 1],
     [KAFKA_TOPICS.anomalies, 1],
+    ...extra,
   ]
   const client = admin(config)
   try {

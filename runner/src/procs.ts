@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process'
 import fs from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
+import type { Readable } from 'node:stream'
 import { sleep } from '@drone-pipeline/shared/retry.ts'
 
 export interface ManagedProcess {
@@ -17,6 +18,8 @@ export interface ManagedProcess {
   exited: Promise<number | string>
   /** True once `exited` has resolved. */
   hasExited(): boolean
+  /** Standard output, when the runner reads it rather than the log (`pipeStdout`). */
+  stdout?: Readable
 }
 
 export interface StartOptions {
@@ -28,6 +31,8 @@ export interface StartOptions {
   cwd?: string
   /** Keep running after the runner exits (stack up). */
   background?: boolean
+  /** Hand standard output to the runner; standard error still goes to the log. */
+  pipeStdout?: boolean
 }
 
 export function pidFile(runDir: string, name: string): string {
@@ -42,7 +47,7 @@ export function startProcess(options: StartOptions): ManagedProcess {
   const child = spawn(options.command, options.args, {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
-    stdio: ['ignore', out, out],
+    stdio: ['ignore', options.pipeStdout ? 'pipe' : out, out],
     detached: true,
   })
   fs.closeSync(out)
@@ -64,7 +69,14 @@ export function startProcess(options: StartOptions): ManagedProcess {
     throw new Error(`could not start ${options.name}: ${options.command} not found or not executable`)
   if (options.background) child.unref()
   fs.writeFileSync(pidFile(options.runDir, options.name), String(child.pid))
-  return { name: options.name, pid: child.pid, logFile, exited, hasExited: () => done }
+  return {
+    name: options.name,
+    pid: child.pid,
+    logFile,
+    exited,
+    hasExited: () => done,
+    stdout: child.stdout ?? undefined,
+  }
 }
 
 export function isAlive(pid: number): boolean {

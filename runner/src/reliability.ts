@@ -12,6 +12,7 @@ import { ensureKafkaJars } from './install.ts'
 import { readTopic, startKafka } from './kafka.ts'
 import { startMosquitto } from './mosquitto.ts'
 import { freePort } from './procs.ts'
+import { rssMb } from './procstat.ts'
 import { Stack, startDetector, startGateway, startPipeline, startSimulator, type Log } from './stack.ts'
 import { sleep } from '@drone-pipeline/shared/retry.ts'
 
@@ -56,16 +57,6 @@ export interface ScenarioResult {
   /** From the end of publishing until every published record was processed; null if it never was. */
   catch_up_s: number | null
   peak_gateway_rss_mb: number
-}
-
-/** Resident memory of a process from /proc, in MB; 0 once it is gone. */
-function rssMb(pid: number): number {
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return match ? Number(match[1]) / 1024 : 0
-  } catch {
-    return 0
-  }
 }
 
 /** Samples the peak memory of every gateway process while the scenario runs. */

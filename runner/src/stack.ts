@@ -73,7 +73,11 @@ export function ensureInstalled(config: StackConfig, log: Log): string {
   return ensureKafkaJars(config.cacheDir, log)
 }
 
-export async function startInfra(stack: Stack, options: StartOptions): Promise<void> {
+/** Mosquitto and Kafka with the pipeline's topics and ACLs (and any extra topics). */
+export async function startBrokers(
+  stack: Stack,
+  options: StartOptions & { extraTopics?: Array<[string, number]> },
+): Promise<void> {
   const { config } = stack
   const libDir = ensureInstalled(config, options.log)
   ensureStackCertificates(config, options.log)
@@ -82,11 +86,20 @@ export async function startInfra(stack: Stack, options: StartOptions): Promise<v
   stack.add(await startMosquitto(config, options))
   options.log(`starting Kafka on ${config.host}:${config.ports.kafka} (KRaft)`)
   stack.add(await startKafka(config, libDir, options))
-  await createTopics(config)
+  await createTopics(config, options.extraTopics)
   await createAcls(config)
-  // Before the services, so that their first minutes are on the dashboard too.
+}
+
+export async function startPrometheusFor(stack: Stack, options: StartOptions): Promise<void> {
+  const { config } = stack
   options.log(`starting Prometheus on https://${config.host}:${config.ports.prometheus}`)
   stack.add(await startPrometheus(config, options))
+}
+
+export async function startInfra(stack: Stack, options: StartOptions): Promise<void> {
+  await startBrokers(stack, options)
+  // Before the services, so that their first minutes are on the dashboard too.
+  await startPrometheusFor(stack, options)
 }
 
 /** A TypeScript entry point of this repository as a child process. */
@@ -245,6 +258,14 @@ export async function startPipeline(
   options: StartOptions & { model?: string; predictionsOut?: string },
 ): Promise<{ model: string }> {
   await startInfra(stack, options)
+  return startServices(stack, options)
+}
+
+/** The model, the gateway and the detector, on brokers already running. */
+export async function startServices(
+  stack: Stack,
+  options: StartOptions & { model?: string; predictionsOut?: string },
+): Promise<{ model: string }> {
   const model = ensureModel(stack.config, options.log, options.model)
   await startGateway(stack, options)
   await startDetector(stack, { ...options, model })

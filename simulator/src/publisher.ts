@@ -150,6 +150,11 @@ export async function connectFleet(options: PublisherOptions): Promise<FleetPubl
   const reportedErrors = new Set<string>()
 
   const registers = options.registry ? [options.registry] : []
+  const sentTotal = new Counter({
+    name: 'simulator_messages_sent_total',
+    help: 'Telemetry messages published (handed to the MQTT client), each record once; retries are not counted.',
+    registers,
+  })
   const ackedTotal = new Counter({
     name: 'simulator_messages_published_total',
     help: 'Telemetry messages the broker acknowledged (PUBACK received).',
@@ -249,6 +254,7 @@ export async function connectFleet(options: PublisherOptions): Promise<FleetPubl
       if (!client) throw new Error(`no connection for ${record.drone_id}`)
       const sent = { ...record, publish_timestamp: nowMicros() }
       stats.published++
+      sentTotal.inc()
       send(client, record.drone_id, JSON.stringify(sent), 1)
       return sent
     },
