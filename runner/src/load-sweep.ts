@@ -5,7 +5,6 @@
  * could not catch up leaves a backlog behind, so the path is started afresh before the next step.
  */
 import fs from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
 import { loadTlsMaterial, httpsRequest, tlsFilesFor, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
 import { KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
@@ -14,6 +13,7 @@ import type { StackConfig } from './config.ts'
 import { FLOOR_BRIDGE, FLOOR_TOPIC, startFloor } from './floor.ts'
 import { ensureAptPackages, KCAT, MOSQUITTO_SUB } from './install.ts'
 import { LogFollower } from './log-follow.ts'
+import { machineDescription } from './machine.ts'
 import { clockTicksPerSecond, ProcessMeter, type NamedPid } from './procstat.ts'
 import { Stack, startBrokers, startPrometheusFor, startServices, startSimulator, type Log } from './stack.ts'
 import {
@@ -59,10 +59,6 @@ export interface SweepResult {
   restarts: { pipeline: number; floor: number }
   machine: string
   started_at: string
-}
-
-export function machineDescription(): string {
-  return `${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.cpus()[0]?.model ?? 'unknown CPU'}`
 }
 
 const nowMs = () => performance.timeOrigin + performance.now()
