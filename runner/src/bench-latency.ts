@@ -76,7 +76,7 @@ const BENCH_COMMAND = {
     maxDrones: {
       type: 'int',
       description: 'with --sweep: most drones (MQTT connections) in a step; above, drones sample faster',
-      default: 100,
+      default: 2000,
       min: 1,
       max: 10000,
     },

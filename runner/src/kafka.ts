@@ -49,6 +49,10 @@ function javaArgs(libDir: string): string[] {
     '-Xmx1g',
     '-XX:+UseG1GC',
     '-XX:MaxGCPauseMillis=20',
+    // C1 only: the C2 compiler kept about a tenth of a core busy for minutes after start, and with
+    // it the broker used 0.27 to 0.36 cores at 1,000 to 5,000 msg/s against 0.16 to 0.17 without
+    // (docs/benchmarks.md). On two cores shared by everything, that CPU is worth more elsewhere.
+    '-XX:TieredStopAtLevel=1',
     '-Djava.awt.headless=true',
     `-Dlog4j2.configurationFile=${LOG4J}`,
     '-cp',

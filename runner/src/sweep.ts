@@ -39,8 +39,8 @@ export interface StepFleet {
 
 /**
  * The fleet that offers `load` msg/s: drones at 10 Hz (one MQTT/TLS connection each) up to
- * `maxDrones`, then the same drones sampling faster, so high loads do not need thousands of
- * connections and certificates.
+ * `maxDrones`, then the same drones sampling faster. The detector's model is trained at 10 Hz, so
+ * a faster fleet would not be the healthy flight it knows (docs/benchmarks.md).
  */
 export function fleetForLoad(load: number, maxDrones: number): StepFleet {
   const drones = Math.max(1, Math.min(maxDrones, Math.round(load / BASE_RATE_HZ)))
