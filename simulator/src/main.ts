@@ -209,10 +209,17 @@ async function run(args: string[]): Promise<number> {
     const fleet = createFleet({ ...fleetPlan, startTimeMs: Date.now() })
     const start = performance.now()
     // Sample k is due at start + k/rate, never by adding periods, so the schedule cannot drift;
-    // a late sample goes out at once rather than being skipped.
+    // a late sample goes out at once rather than being skipped. The drones are not in lockstep, as a
+    // real fleet's are not: drone j of n publishes j/n of a period after the first, so the load
+    // arrives spread over the period rather than as one burst per period.
+    const period = 1000 / options.rate
     for (let k = 0; k < samples; k++) {
-      if (!(await waitUntil(start + (k * 1000) / options.rate, stop))) break
-      for (const { record, label, fault } of fleet.nextTick()) {
+      if (!(await waitUntil(start + k * period, stop))) break
+      const tick = fleet.nextTick()
+      for (let j = 0; j < tick.length; j++) {
+        const due = start + (k + j / tick.length) * period
+        if (due - performance.now() >= 1 && !(await waitUntil(due, stop))) return
+        const { record, label, fault } = tick[j]!
         const sent = publisher.publish(record)
         dataset?.write(toDatasetLine(sent, label, fault) + '\n')
       }

@@ -161,7 +161,7 @@ export const runSpec = {
   usage: `${USAGE} run`,
   summary:
     'Flies a fleet of simulated drones and publishes their telemetry to MQTT (QoS 1, one connection per drone), ' +
-    'paced by the wall clock. Stops after --duration or --count, or on Ctrl-C.\n' +
+    'paced by the wall clock; the drones are not in lockstep (each period, drone j of n publishes j/n of the period after the first). Stops after --duration or --count, or on Ctrl-C.\n' +
     FLEET_HELP,
   options: {
     ...fleetOptionSpecs,
