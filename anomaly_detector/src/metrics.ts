@@ -48,11 +48,15 @@ export function createDetectorMetrics({ sequencerStats, consumerLag }: DetectorM
     help: 'Records consumed from telemetry-validated and scored.',
     registers: [registry],
   })
+  /** Drones whose anomaly series exists already (a label lookup per record costs more than this). */
+  const seenDrones = new Set<string>()
   return {
     registry,
     /** Counts a scored record; its drone's anomaly series starts at 0, so a first anomaly shows in rate(). */
     scored(droneId: string): void {
       consumed.inc()
+      if (seenDrones.has(droneId)) return
+      seenDrones.add(droneId)
       droneAnomalies.inc({ drone_id: droneId }, 0)
     },
     /** Counts an anomaly reported for a drone, labelled by what its top features point at. */
