@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '.run/**', 'certs/**'] },
+  { ignores: ['**/node_modules/**', '.run/**', 'certs/**', '.cache/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
