@@ -43,7 +43,11 @@ const COMMAND = {
     },
     trainDuration: { type: 'number', description: 'seconds of training flight', default: 1200, min: 60 },
     trainSeed: { type: 'int', description: 'seed of the training flight', default: 7 },
-    trainProfile: { type: 'string', description: 'flight profile of the training flight', default: 'survey' },
+    trainProfile: {
+      type: 'string',
+      description: 'flight profile of the training flight (all: survey, delivery and inspection drones)',
+      default: 'all',
+    },
     testDrones: { type: 'int', description: 'drones in the test flight', default: 20, min: 1, max: 1000 },
     testDuration: { type: 'number', description: 'seconds of test flight', default: 1800, min: 60 },
     testSeed: { type: 'int', description: 'seed of the test flight', default: 11 },
