@@ -1,7 +1,7 @@
 /**
- * Accuracy benchmark: trains the detector on a healthy flight and measures it on a separate,
- * labeled flight with faults (other seed, other drones, other flight profiles), scored twice: offline
- * with `npm run detector -- score`, and live, replayed through the real pipeline.
+ * Accuracy benchmark: trains the detector on a healthy flight of every flight profile and measures
+ * it on a separate, labeled flight with faults (other seed, other drones and missions), scored
+ * twice: offline with `npm run detector -- score`, and live, replayed through the real pipeline.
  *
  *   npm run bench:accuracy -- --json out.json
  */
@@ -24,8 +24,8 @@ import { runNode, Stack, startPipeline, startReplay, type Log } from './stack.ts
 const COMMAND = {
   usage: 'npm run bench:accuracy --',
   summary:
-    'Generates a healthy training flight and a labeled test flight with random faults (another seed,\n' +
-    'other drones, other flight profiles), trains the detector, scores the test flight offline and live\n' +
+    'Generates a healthy training flight of every profile and a labeled test flight with random faults\n' +
+    '(another seed, other drones and missions), trains the detector, scores the test flight offline and live\n' +
     '(replayed through the real pipeline), and reports precision, recall and F1 per record and per fault\n' +
     'event, overall and per fault type, false alarms per hour of healthy flight and time to detect.\n' +
     'JSON keys: machine, train, test, model, offline, live, live_offline_f1_difference, verdict_agreement\n' +
