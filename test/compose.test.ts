@@ -845,9 +845,9 @@ test('kafka-init talks to the TLS listener as admin, a super user, from mounted 
 
 test('model-trainer trains the model the native runner trains, where the detector reads it', () => {
   const text = commandText(service('model-trainer'))
-  const { drones, durationS, seed } = TRAINING_FLIGHT
+  const { drones, durationS, seed, profile } = TRAINING_FLIGHT
   const dataset = new RegExp(
-    `simulator/src/main\\.ts generate --drones ${drones} --duration ${durationS} --seed ${seed} --out (\\S+)`,
+    `simulator/src/main\\.ts generate --drones ${drones} --duration ${durationS} --seed ${seed} --profile ${profile} --out (\\S+)`,
   ).exec(text)?.[1]
   assert.ok(dataset, `model-trainer does not generate the training flight ${JSON.stringify(TRAINING_FLIGHT)}`)
   const trained = /anomaly_detector\/src\/main\.ts train --in (\S+) --out (\S+)/.exec(text)

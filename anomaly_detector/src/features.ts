@@ -13,7 +13,7 @@
  *   was, so the record after a spike is compared with the last good value, not with the spike.
  *   GPS keeps the part of each position step no motion explains (`gps_offset`), so a position that
  *   leaps and stays offset is flagged until it leaps back.
- * - noise checks: the spread of each sensor's second differences over the last 1 s and 3 s,
+ * - noise checks: the spread of each sensor's third differences over the last 1 s and 3 s,
  *   against its long-run spread (noise bursts).
  * - repeat checks: how many samples in a row a sensor has repeated its value exactly. A noisy
  *   sensor never does (a frozen one always does).
@@ -123,6 +123,8 @@ const LEARN_GATE = 3
  */
 const STALE_REFERENCE_S = 1
 const STALE_RATE_REFERENCE_S = 0.3
+/** A reference older than this many sample intervals is held: readings since were not trusted. */
+const HELD_REFERENCE = 1.5
 /** Samples a check needs before its z means something. */
 const WARMUP = 20
 /** Memory of the typical residuals, in samples (two minutes at 10 Hz): slow, so a drift stands out. */
@@ -174,7 +176,13 @@ const PITCH = ROLL + 1
  * skipped. Without this, a window would go on seeing a fault for its whole length after it ended.
  */
 const BROKEN = PITCH + 1
-const SLOT = BROKEN + 1
+/**
+ * 1 when a body rate at this sample was not trusted (a step off its prediction). Body rates stay as
+ * read, since a manoeuvre's genuine jump in rate looks the same, but a tilt window holding such a
+ * sample is skipped: a spike on a gyro would otherwise echo through every window that integrates it.
+ */
+const RATE_BROKEN = BROKEN + 1
+const SLOT = RATE_BROKEN + 1
 
 /** One record's checks: z per CHECKS entry, NaN where the record gives no basis for it yet. */
 export type Checks = Float64Array
@@ -189,12 +197,15 @@ class TypicalResidual {
     return this.count >= WARMUP ? Math.max(this.scale, 1e-9) : undefined
   }
 
-  /** z of `residual`, NaN while warming up; learns from it if it looks healthy. */
-  z(residual: number, learn: boolean): number {
-    const size = Math.abs(residual)
+  /**
+   * z of `residual`, NaN while warming up; learns from `teach` (by default the residual itself) if
+   * that looks healthy.
+   */
+  z(residual: number, learn: boolean, teach: number = residual): number {
     const typical = this.size
-    const z = typical === undefined ? Number.NaN : size / typical
-    if (learn && Number.isFinite(size) && !(z >= LEARN_GATE)) {
+    const z = typical === undefined ? Number.NaN : Math.abs(residual) / typical
+    const size = Math.abs(teach)
+    if (learn && Number.isFinite(size) && !(typical !== undefined && size / typical >= LEARN_GATE)) {
       this.count++
       this.scale += (size - this.scale) / Math.min(this.count, SCALE_MEMORY)
     }
@@ -232,8 +243,10 @@ export class DroneTracker {
   /** The unexplained part of the last step, when it was a candidate jump. */
   private candidate: [number, number] | undefined
   private wasFrozen = false
-  /** Whether the record being checked had a reading that was not trusted. */
+  /** Whether the record being checked had a reading that was not trusted: other than a body rate. */
   private broken = false
+  /** The same for the body rates. */
+  private rateBroken = false
   /** The GPS's noise over the last second was well above its usual level (as of the last record). */
   private gpsNoisy = false
   private typical = CHECKS.map(() => new TypicalResidual())
@@ -282,6 +295,7 @@ export class DroneTracker {
   private advance(record: DroneTelemetry): Checks {
     const checks = new Float64Array(CHECKS.length).fill(Number.NaN)
     this.broken = false
+    this.rateBroken = false
     const gapMs = record.timestamp - this.timestampMs
     if (!(gapMs > 0 && gapMs <= MAX_GAP_MS && record.seq > this.seq)) this.restart(record)
     this.seq = record.seq
@@ -299,6 +313,7 @@ export class DroneTracker {
     this.stepChecks(slot, checks)
     this.gpsChecks(slot, previous, checks)
     h[slot + BROKEN] = this.broken ? 1 : 0
+    h[slot + RATE_BROKEN] = this.rateBroken ? 1 : 0
     h[slot + ROLL] = Math.atan2(h[slot + TRUSTED + AY]!, -h[slot + TRUSTED + AZ]!)
     h[slot + PITCH] = -Math.atan2(h[slot + TRUSTED + AX]!, -h[slot + TRUSTED + AZ]!)
     this.noiseChecks(checks)
@@ -366,6 +381,8 @@ export class DroneTracker {
   private stepChecks(slot: number, checks: Checks): void {
     const h = this.history
     const t = h[slot + T]!
+    const previous = this.slot(1)
+    const sampleS = previous < 0 ? 0 : t - h[previous + T]!
     for (let i = 0; i < SCALARS.length; i++) {
       const v = h[slot + RAW + i]!
       h[slot + TRUSTED + i] = v
@@ -379,9 +396,13 @@ export class DroneTracker {
       }
       const predicted = this.refValue[i]! + this.slopeOf(i, slot) * elapsed
       // A frozen reading would teach the typical residual nothing but its own repetition.
+      // The typical size is learned from the point prediction's residual: the range would teach it
+      // mostly zeros, and a faulty sensor widening the range (a drifting accelerometer) would
+      // shrink it until the fault ended.
       const z = this.typical[STEP + i]!.z(
-        this.innovation(i, slot, v, predicted, elapsed),
+        this.innovation(i, slot, v, predicted, elapsed, sampleS),
         this.repeats[i] === 0,
+        v - predicted,
       )
       checks[STEP + i] = z
       if (z >= TRUST_GATE) {
@@ -389,7 +410,8 @@ export class DroneTracker {
         // read: a manoeuvre's genuine jump in rate, or a turn right after take-off, would be
         // replaced too, and the windowed checks would then see a fault that is not there.
         if (!rate && i !== VEL) h[slot + TRUSTED + i] = predicted
-        if (!rate) this.broken = true
+        if (rate) this.rateBroken = true
+        else this.broken = true
         continue
       }
       const slope = (v - this.refValue[i]!) / elapsed
@@ -400,16 +422,40 @@ export class DroneTracker {
   }
 
   /**
-   * How far the reading is from its prediction. Below MIN_COURSE_SPEED the direction of travel is
-   * unknown, so speed may change by up to the horizontal specific force times the time elapsed in
-   * either direction, and only what lies beyond that counts.
+   * How far the reading is from the range of values its prediction allows (signed; 0 inside it).
+   * Speed changes by the forward specific force when the nose follows the course, but by some of the
+   * lateral force as well when it does not (after take-off, in a turn), so a speed may move by up to
+   * the lateral force either side of the forward one; below MIN_COURSE_SPEED the direction of
+   * travel is unknown, and it may move by up to the whole horizontal force either way. A body rate
+   * may be anywhere between its last value and its extrapolation: an angular acceleration stops
+   * (the rate reaches what the autopilot asked) or reverses within a sample. So may any reading
+   * whose reference was held over readings not trusted: the slope is a noisy estimate, which
+   * extrapolated over several samples drifts off a steady sensor.
    */
-  private innovation(i: number, slot: number, v: number, predicted: number, elapsed: number): number {
-    if (i !== VEL || this.refValue[VEL]! >= MIN_COURSE_SPEED) return v - predicted
+  private innovation(
+    i: number,
+    slot: number,
+    v: number,
+    predicted: number,
+    elapsed: number,
+    sampleS: number,
+  ): number {
     const h = this.history
-    const bound = Math.hypot(h[slot + TRUSTED + AX]!, h[slot + TRUSTED + AY]!) * elapsed
-    const change = v - this.refValue[VEL]!
-    return Math.sign(change) * Math.max(0, Math.abs(change) - bound)
+    const ref = this.refValue[i]!
+    let low = predicted
+    let high = predicted
+    if (i === VEL) {
+      const ax = h[slot + TRUSTED + AX]!
+      const ay = h[slot + TRUSTED + AY]!
+      const spread = (ref >= MIN_COURSE_SPEED ? Math.abs(ay) : Math.hypot(ax, ay)) * elapsed
+      low -= spread
+      high += spread
+    }
+    if (elapsed > HELD_REFERENCE * sampleS || i === GX || i === GY || i === GZ) {
+      low = Math.min(low, ref)
+      high = Math.max(high, ref)
+    }
+    return v < low ? v - low : v > high ? v - high : 0
   }
 
   /**
@@ -420,7 +466,7 @@ export class DroneTracker {
    */
   private slopeOf(i: number, slot: number): number {
     const h = this.history
-    if (i === VEL && this.refValue[VEL]! >= MIN_COURSE_SPEED) return h[slot + TRUSTED + AX]!
+    if (i === VEL) return this.refValue[VEL]! >= MIN_COURSE_SPEED ? h[slot + TRUSTED + AX]! : 0
     if (i === ALT) {
       const previous = this.slot(1)
       const dt = previous < 0 ? 0 : h[slot + T]! - h[previous + T]!
@@ -502,32 +548,41 @@ export class DroneTracker {
   }
 
   /**
-   * The median size of raw second differences over the last 1 s and 3 s, against the sensor's
-   * long-run level. A median, because a manoeuvre's few large steps must not count as noise.
+   * The typical size of raw third differences over the last 1 s (their lower quartile) and 3 s
+   * (their median), against the sensor's long-run level. Third differences, because a manoeuvre's
+   * smooth change of acceleration or of body rate shows in the second ones (of a GPS position, of
+   * a body rate) as much as the noise does. A low quantile, because a manoeuvre's few large steps,
+   * or a spike (which touches four of a second's eight third differences), must not count as noise.
    */
   private noiseChecks(checks: Checks): void {
     const sizes = this.scratch
     for (const [w, seconds] of [1, 3].entries()) {
       const k = this.back(seconds)
-      if (k < 2) continue
+      if (k < 3) continue
+      const n = k - 2
       for (let i = 0; i < SENSOR_COUNT; i++) {
-        const n = k - 1
-        for (let j = 0; j < n; j++) sizes[j] = Math.abs(this.secondDifference(i, j))
+        for (let j = 0; j < n; j++) sizes[j] = Math.abs(this.thirdDifference(i, j))
         const check = NOISE + 2 * i + w
-        checks[check] = this.typical[check]!.z(median(sizes.subarray(0, n)), this.repeats[i] === 0)
+        const size = w === 0 ? lowerQuartile(sizes.subarray(0, n)) : median(sizes.subarray(0, n))
+        checks[check] = this.typical[check]!.z(size, this.repeats[i] === 0)
       }
     }
     this.gpsNoisy = checks[NOISE + 2 * GPS]! >= LEARN_GATE
   }
 
-  /** Raw second difference of sensor i (GPS: its length) at the j-th newest sample. */
-  private secondDifference(i: number, j: number): number {
-    if (i !== GPS) return this.rawSecondDifference(i, j)
-    return Math.hypot(this.rawSecondDifference(EAST, j), this.rawSecondDifference(NORTH, j))
+  /** Raw third difference of sensor i (GPS: its length) at the j-th newest sample. */
+  private thirdDifference(i: number, j: number): number {
+    if (i !== GPS) return this.rawThirdDifference(i, j)
+    return Math.hypot(this.rawThirdDifference(EAST, j), this.rawThirdDifference(NORTH, j))
   }
 
-  private rawSecondDifference(field: number, j: number): number {
-    return this.value(j, RAW + field) - 2 * this.value(j + 1, RAW + field) + this.value(j + 2, RAW + field)
+  private rawThirdDifference(field: number, j: number): number {
+    return (
+      this.value(j, RAW + field) -
+      3 * this.value(j + 1, RAW + field) +
+      3 * this.value(j + 2, RAW + field) -
+      this.value(j + 3, RAW + field)
+    )
   }
 
   // Written out rather than through a local closure: on the hot path, every closure created per
@@ -559,6 +614,12 @@ export class DroneTracker {
   private intact(k: number): boolean {
     for (let j = 0; j <= k; j++) if (this.value(j, BROKEN) === 1) return false
     return true
+  }
+
+  /** Whether the body rates of samples 0..k were all trusted too. */
+  private ratesIntact(k: number): boolean {
+    for (let j = 0; j <= k; j++) if (this.value(j, RATE_BROKEN) === 1) return false
+    return this.intact(k)
   }
 
   /** A trusted sensor value (or ROLL, PITCH) at the k-th newest sample. */
@@ -645,7 +706,7 @@ export class DroneTracker {
    */
   private tiltRateResidual(seconds: number, angle: typeof ROLL | typeof PITCH): number | undefined {
     const end = this.back(seconds)
-    if (end < 3 || !this.intact(end)) return undefined
+    if (end < 3 || !this.ratesIntact(end)) return undefined
     const change = this.mean(angle, 0, 2) - this.mean(angle, end - 2, end)
     let rates = 0
     for (let j = 1; j < end - 1; j++) {
@@ -659,6 +720,12 @@ export class DroneTracker {
     const scale = angle === PITCH ? Math.cos(this.trusted(1, ROLL)) : 1
     return (change * scale - rates) / (this.value(1, T) - this.value(end - 1, T))
   }
+}
+
+/** Lower quartile of the values (nearest rank below), reordering them. */
+function lowerQuartile(values: Float64Array): number {
+  values.sort()
+  return values[(values.length - 1) >> 2]!
 }
 
 /** Median of the values, reordering them. */

@@ -1,7 +1,7 @@
 /**
- * Accuracy benchmark: trains the detector on a healthy flight and measures it on a separate,
- * labeled flight with faults (other seed, other drones, other flight profiles), scored twice: offline
- * with `npm run detector -- score`, and live, replayed through the real pipeline.
+ * Accuracy benchmark: trains the detector on a healthy flight of every flight profile and measures
+ * it on a separate, labeled flight with faults (other seed, other drones and missions), scored
+ * twice: offline with `npm run detector -- score`, and live, replayed through the real pipeline.
  *
  *   npm run bench:accuracy -- --json out.json
  */
@@ -24,8 +24,8 @@ import { runNode, Stack, startPipeline, startReplay, type Log } from './stack.ts
 const COMMAND = {
   usage: 'npm run bench:accuracy --',
   summary:
-    'Generates a healthy training flight and a labeled test flight with random faults (another seed,\n' +
-    'other drones, other flight profiles), trains the detector, scores the test flight offline and live\n' +
+    'Generates a healthy training flight of every profile and a labeled test flight with random faults\n' +
+    '(another seed, other drones and missions), trains the detector, scores the test flight offline and live\n' +
     '(replayed through the real pipeline), and reports precision, recall and F1 per record and per fault\n' +
     'event, overall and per fault type, false alarms per hour of healthy flight and time to detect.\n' +
     'JSON keys: machine, train, test, model, offline, live, live_offline_f1_difference, verdict_agreement\n' +
@@ -43,7 +43,11 @@ const COMMAND = {
     },
     trainDuration: { type: 'number', description: 'seconds of training flight', default: 1200, min: 60 },
     trainSeed: { type: 'int', description: 'seed of the training flight', default: 7 },
-    trainProfile: { type: 'string', description: 'flight profile of the training flight', default: 'survey' },
+    trainProfile: {
+      type: 'string',
+      description: 'flight profile of the training flight (all: survey, delivery and inspection drones)',
+      default: 'all',
+    },
     testDrones: { type: 'int', description: 'drones in the test flight', default: 20, min: 1, max: 1000 },
     testDuration: { type: 'number', description: 'seconds of test flight', default: 1800, min: 60 },
     testSeed: { type: 'int', description: 'seed of the test flight', default: 11 },

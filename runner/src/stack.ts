@@ -181,8 +181,11 @@ export function runNode(entry: string, args: string[]): void {
   }
 }
 
-/** Training flight: a fleet of healthy drones, seeded apart from the live fleet's default seed. */
-export const TRAINING_FLIGHT = { drones: 10, durationS: 600, seed: 7 }
+/**
+ * Training flight: a fleet of healthy drones flying every kind of mission (the kinds of flight the
+ * detector will judge), seeded apart from the live fleet's default seed.
+ */
+export const TRAINING_FLIGHT = { drones: 10, durationS: 600, seed: 7, profile: 'all' }
 
 /** A digest of the code that makes and reads a model, so a stale cached model is never used. */
 function modelCodeDigest(): string {
@@ -205,8 +208,10 @@ export function ensureModel(config: StackConfig, log: Log, modelFile?: string): 
   if (fs.existsSync(model)) return model
   fs.mkdirSync(config.cacheDir, { recursive: true })
   const dataset = path.join(config.cacheDir, 'training.jsonl')
-  const { drones, durationS, seed } = TRAINING_FLIGHT
-  log(`training the detector's model on a simulated healthy flight (${drones} drones x ${durationS} s)`)
+  const { drones, durationS, seed, profile } = TRAINING_FLIGHT
+  log(
+    `training the detector's model on a simulated healthy flight (${drones} drones x ${durationS} s, ${profile} profiles)`,
+  )
   runNode('simulator/src/main.ts', [
     'generate',
     '--drones',
@@ -215,6 +220,8 @@ export function ensureModel(config: StackConfig, log: Log, modelFile?: string): 
     String(durationS),
     '--seed',
     String(seed),
+    '--profile',
+    profile,
     '--out',
     dataset,
   ])

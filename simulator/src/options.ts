@@ -31,6 +31,8 @@ const USAGE = 'npm run simulator --'
 
 /** A fleet of several kinds of drone: the profiles it cycles through, one per drone. */
 export const MIXED_PROFILE = 'mixed'
+/** A fleet flying every kind of mission, one profile per drone in turn: what a detector trains on. */
+export const ALL_PROFILES = 'all'
 
 export const fleetOptionSpecs = {
   drones: {
@@ -58,7 +60,7 @@ export const fleetOptionSpecs = {
   profile: {
     type: 'string',
     default: 'survey',
-    choices: [...Object.keys(FLIGHT_PROFILES), MIXED_PROFILE],
+    choices: [...Object.keys(FLIGHT_PROFILES), MIXED_PROFILE, ALL_PROFILES],
     env: 'SIM_PROFILE',
     description: 'the kind of missions the drones fly (see above)',
   },
@@ -70,11 +72,12 @@ export const fleetOptionSpecs = {
   },
 } satisfies OptionSpecs
 
-const PROFILE_HELP: Record<FlightProfileName | typeof MIXED_PROFILE, string> = {
+const PROFILE_HELP: Record<FlightProfileName | typeof MIXED_PROFILE | typeof ALL_PROFILES, string> = {
   survey: 'mapping around home: 4-15 m/s, 20-120 m, 3-5 waypoints, one hover at the end',
   delivery: 'parcel drops: 12-20 m/s, 80-120 m, 1-2 legs of 500 m to 2 km, a short hover at the drop',
   inspection: 'close inspection: 1-4 m/s, 5-30 m, 4-8 short legs, a hover and camera pan at every waypoint',
   mixed: 'delivery and inspection drones in turn (drone-0001 delivery, drone-0002 inspection, ...)',
+  all: 'every profile in turn (drone-0001 survey, drone-0002 delivery, drone-0003 inspection, ...)',
 }
 
 const formatRange = ([min, max]: Range, unit: string): string =>
@@ -273,7 +276,9 @@ export function samplesPerDrone(options: { count?: number; duration?: number; ra
 export const flightProfiles = (name: string): FlightProfile[] =>
   name === MIXED_PROFILE
     ? [FLIGHT_PROFILES.delivery, FLIGHT_PROFILES.inspection]
-    : [FLIGHT_PROFILES[name as FlightProfileName]]
+    : name === ALL_PROFILES
+      ? [FLIGHT_PROFILES.survey, FLIGHT_PROFILES.delivery, FLIGHT_PROFILES.inspection]
+      : [FLIGHT_PROFILES[name as FlightProfileName]]
 
 const faultsError = (message: string): ConfigError => new ConfigError(`--faults: ${message}`)
 

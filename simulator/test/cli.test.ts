@@ -9,8 +9,10 @@ import { fileURLToPath } from 'node:url'
 import { ConfigError, parseCommand } from '@drone-pipeline/shared/cli.ts'
 import { readDataset } from '@drone-pipeline/shared/dataset.ts'
 import { FAULT_TYPES } from '../src/faults.ts'
+import { FLIGHT_PROFILES } from '../src/flight.ts'
 import {
   expectPositionals,
+  flightProfiles,
   formatFaultCatalogue,
   generateSpec,
   parseStartTime,
@@ -23,6 +25,13 @@ import {
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 
 describe('command options', () => {
+  it('flies every profile in turn with --profile all, delivery and inspection with mixed', () => {
+    const { survey, delivery, inspection } = FLIGHT_PROFILES
+    assert.deepEqual(flightProfiles('all'), [survey, delivery, inspection])
+    assert.deepEqual(flightProfiles('mixed'), [delivery, inspection])
+    assert.deepEqual(flightProfiles('survey'), [survey])
+  })
+
   it('has documented defaults', () => {
     const { options } = parseCommand(runSpec, [], {})
     assert.equal(options.drones, 10)
@@ -54,7 +63,10 @@ describe('command options', () => {
       [['--drones', '2.5'], /--drones must be a whole number/],
       [['--count', '0'], /--count must be at least 1/],
       [['--metrics-port', '70000'], /--metrics-port must be at most 65535/],
-      [['--profile', 'racing'], /--profile must be one of survey, delivery, inspection, mixed, got "racing"/],
+      [
+        ['--profile', 'racing'],
+        /--profile must be one of survey, delivery, inspection, mixed, all, got "racing"/,
+      ],
       [['--bogus'], /Unknown option '--bogus'/],
     ]
     for (const [argv, message] of cases)
