@@ -73,7 +73,7 @@ describe('renderMosquittoConf', () => {
         )
     assert.deepEqual(untouched(rendered), untouched(TEMPLATE))
     assert.ok(lines.includes('persistence true'))
-    assert.ok(lines.includes('max_queued_messages 200000'))
+    assert.ok(lines.includes('max_queued_messages 1000000'))
   })
 
   it('refuses a template without a listener or persistence_location line', () => {
