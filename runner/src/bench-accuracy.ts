@@ -61,10 +61,9 @@ const COMMAND = {
       description: 'random faults per drone-hour in the test flight',
       default: 30,
     },
-    live: {
+    offlineOnly: {
       type: 'boolean',
-      description: 'also replay the test flight through the live pipeline',
-      default: true,
+      description: 'score offline only: no replay through the live pipeline (no brokers started)',
     },
     liveTimeout: {
       type: 'number',
@@ -133,7 +132,7 @@ report('offline', offline)
 
 let live: Evaluation | null = null
 let agreement: number | null = null
-if (options.live) {
+if (!options.offlineOnly) {
   const liveVerdicts = await scoreLive()
   live = await evaluation(liveVerdicts)
   report('live', live)
