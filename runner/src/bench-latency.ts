@@ -23,7 +23,7 @@ import { readJsonLines, summarizeDelivery, type Published, type Scored } from '.
 import { runSweep, sweepStack, type SweepResult } from './load-sweep.ts'
 import { machineDescription } from './machine.ts'
 import { MAIN_CHART, mainChartHtml, renderPng, reportHtml } from './report.ts'
-import { DEFAULT_LOADS, parseLoads } from './sweep.ts'
+import { DEFAULT_LOADS, largestFleet, parseLoads } from './sweep.ts'
 import { sleep } from '@drone-pipeline/shared/retry.ts'
 
 const BENCH_COMMAND = {
@@ -115,7 +115,11 @@ try {
 } catch (err) {
   exitOnConfigError(err, BENCH_COMMAND.usage)
 }
-const config = stackConfigFrom(options, options.sweep ? options.maxDrones : options.drones)
+// Certificates are issued for this many drones on first use (about a minute per thousand).
+const config = stackConfigFrom(
+  options,
+  options.sweep ? largestFleet(loads, options.maxDrones) : options.drones,
+)
 process.exit(options.sweep ? await sweep(config) : await singleLoad(config))
 
 async function sweep(config: StackConfig): Promise<number> {

@@ -47,6 +47,11 @@ export function fleetForLoad(load: number, maxDrones: number): StepFleet {
   return { drones, rate_hz: load / drones }
 }
 
+/** The most drones any step of `loads` flies: the certificates a sweep needs, and no more. */
+export function largestFleet(loads: readonly number[], maxDrones: number): number {
+  return Math.max(1, ...loads.map((load) => fleetForLoad(load, maxDrones).drones))
+}
+
 /** Records that arrived at the end of a path, each counted once by (drone_id, seq). */
 export class LatencyCollector {
   private readonly seen = new Set<string>()

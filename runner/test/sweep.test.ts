@@ -4,6 +4,7 @@ import { ConfigError } from '@drone-pipeline/shared/cli.ts'
 import {
   compareToFloor,
   fleetForLoad,
+  largestFleet,
   LatencyCollector,
   latencyHistogram,
   maxSustained,
@@ -46,6 +47,14 @@ describe('fleetForLoad', () => {
       assert.ok(fleet.drones >= 1)
       assert.ok(Math.abs(fleet.drones * fleet.rate_hz - load) < 1e-9, `load ${load}`)
     }
+  })
+})
+
+describe('largestFleet', () => {
+  it('is the biggest step fleet, capped by the most drones', () => {
+    assert.equal(largestFleet([100, 1000], 2000), 100)
+    assert.equal(largestFleet([100, 1000, 20000], 2000), 2000)
+    assert.equal(largestFleet([5], 2000), 1)
   })
 })
 
