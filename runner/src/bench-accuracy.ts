@@ -19,6 +19,7 @@ import { sleep } from '@drone-pipeline/shared/retry.ts'
 import { stackConfigFrom, STACK_OPTIONS, type StackConfig } from './config.ts'
 import { machineDescription } from './machine.ts'
 import { readJsonLines } from './delivery.ts'
+import { LogFollower } from './log-follow.ts'
 import { runNode, Stack, startPipeline, startReplay, type Log } from './stack.ts'
 
 const COMMAND = {
@@ -168,9 +169,11 @@ async function scoreLive(): Promise<Map<string, boolean>> {
     const replay = startReplay(stack, file('test.jsonl'), 0, { log })
     const expected = offlineVerdicts.size
     const deadline = Date.now() + options.liveTimeout * 1000
+    // Only what was appended since the last look is read: the file grows to tens of MB.
+    const follower = new LogFollower(predictions)
     let scored = 0
     for (let lastLog = 0; ; await sleep(1000)) {
-      scored = fs.existsSync(predictions) ? countLines(predictions) : 0
+      scored += follower.read().length
       if (scored >= expected || Date.now() > deadline) break
       if (Date.now() - lastLog > 10_000) {
         log(`live detector has scored ${scored} of ${expected} records`)
@@ -213,13 +216,6 @@ function report(name: string, e: Evaluation): void {
       `settled F1 ${e.per_record_settled.f1}; event recall ${e.per_event.recall}; ` +
       `${e.false_alarms_per_hour} false alarms per healthy drone-hour`,
   )
-}
-
-function countLines(file: string): number {
-  let lines = 0
-  const buffer = fs.readFileSync(file)
-  for (const byte of buffer) if (byte === 10) lines++
-  return lines
 }
 
 function round(value: number): number {
