@@ -127,14 +127,21 @@ const STALE_RATE_REFERENCE_S = 0.3
 const HELD_REFERENCE = 1.5
 /** Samples a check needs before its z means something. */
 const WARMUP = 20
+/**
+ * Residuals a typical size learns from before it starts setting the large ones aside. Twenty
+ * samples can make it several times too small (a second of a quiet sensor on the ground); gating at
+ * once would lock it there, every ordinary residual after counting as too large to learn from, and
+ * the check would keep firing for as long as the drone flies. So the first ones are all learned.
+ */
+const GATE_AFTER = 100
 /** Memory of the typical residuals, in samples (two minutes at 10 Hz): slow, so a drift stands out. */
 const SCALE_MEMORY = 1200
 /** Weight of the newest difference in the slope of a step check's prediction. */
 const SLOPE_ALPHA = 0.5
 /**
  * An unexplained GPS step implying more than this acceleration (m/s²; 1 m in 0.1 s) is no flight: a
- * candidate position jump. It becomes the offset only if the next step is ordinary flight again
- * from where it landed; a step that is followed by another wild one is noise, or a spike.
+ * candidate position jump. It becomes the offset only if the next two steps are ordinary flight
+ * again from where it landed; a step that is followed by another wild one is noise, or a spike.
  */
 const GPS_JUMP_ACCELERATION = 100
 /**
@@ -205,7 +212,11 @@ class TypicalResidual {
     const typical = this.size
     const z = typical === undefined ? Number.NaN : Math.abs(residual) / typical
     const size = Math.abs(teach)
-    if (learn && Number.isFinite(size) && !(typical !== undefined && size / typical >= LEARN_GATE)) {
+    if (
+      learn &&
+      Number.isFinite(size) &&
+      !(typical !== undefined && this.count >= GATE_AFTER && size / typical >= LEARN_GATE)
+    ) {
       this.count++
       this.scale += (size - this.scale) / Math.min(this.count, SCALE_MEMORY)
     }
@@ -242,6 +253,12 @@ export class DroneTracker {
   private offsetSince = Number.NaN
   /** The unexplained part of the last step, when it was a candidate jump. */
   private candidate: [number, number] | undefined
+  /**
+   * A candidate followed by one quiet step: reported as part of the offset, but taken into it only
+   * if the step after is quiet too. A noise burst's first wild step can be followed by one quiet
+   * step by chance (before the noise checks have risen); two in a row it seldom is.
+   */
+  private pending: [number, number] | undefined
   private wasFrozen = false
   /** Whether the record being checked had a reading that was not trusted: other than a body rate. */
   private broken = false
@@ -287,6 +304,7 @@ export class DroneTracker {
     copy.offset = [...this.offset]
     copy.offsetSince = this.offsetSince
     copy.candidate = this.candidate && [...this.candidate]
+    copy.pending = this.pending && [...this.pending]
     copy.gpsRate = this.gpsRate && [...this.gpsRate]
     copy.typical = this.typical.map((t) => t.clone())
     return copy
@@ -333,6 +351,7 @@ export class DroneTracker {
     this.gpsRate = undefined
     this.offset = [0, 0]
     this.candidate = undefined
+    this.pending = undefined
   }
 
   /** Local east and north metres from the drone's first position (flat earth over a flight). */
@@ -499,12 +518,23 @@ export class DroneTracker {
           // Ordinary, quiet flight after a candidate: it was a jump, and the position stayed where it
           // leapt. A noisy receiver's wild step is not taken for one.
           const quiet = checks[STEP + GPS]! < LEARN_GATE && !this.gpsNoisy
-          if (this.candidate && quiet) this.latch(this.candidate, t)
+          // The pending jump needs a second ordinary step, not quite as quiet: a jump can leave the
+          // rate the steps are judged by a little off.
+          if (this.pending && checks[STEP + GPS]! < TRUST_GATE && !this.gpsNoisy) this.latch(this.pending, t)
+          this.pending = undefined
+          if (this.candidate && quiet) {
+            this.pending = this.candidate
+            trusted = false
+          }
           this.candidate = undefined
           this.gpsRate = [step[0] / dt, step[1] / dt]
         } else {
           trusted = false
-          if (!this.candidate) {
+          if (this.pending) {
+            // A wild step right after a pending jump: back where it came from, or noise. Either way
+            // the position did not stay where it leapt.
+            this.pending = undefined
+          } else if (!this.candidate) {
             this.candidate = unexplained
           } else {
             // Two wild steps in a row: out and back is a spike, and anything else means the rate
@@ -516,12 +546,17 @@ export class DroneTracker {
           }
         }
         const typical = this.typical[STEP + GPS]!.size
-        if (typical !== undefined) checks[GPS_OFFSET] = Math.hypot(this.offset[0], this.offset[1]) / typical
+        const pendingEast = this.pending ? this.pending[0] : 0
+        const pendingNorth = this.pending ? this.pending[1] : 0
+        if (typical !== undefined)
+          checks[GPS_OFFSET] =
+            Math.hypot(this.offset[0] + pendingEast, this.offset[1] + pendingNorth) / typical
       } else {
         // The first step, or the receiver catching up after a freeze: it sets the pace, nothing more.
         if (thawing) {
           this.offset = [0, 0]
           this.candidate = undefined
+          this.pending = undefined
           trusted = false
         }
         this.gpsRate = [step[0] / dt, step[1] / dt]

@@ -230,6 +230,54 @@ describe('DroneTracker', () => {
     }
   })
 
+  it('takes a GPS noise burst’s first wild step for no jump, even if one quiet step follows it', () => {
+    // A burst's first wild step can be followed by an ordinary one by chance, before the noise
+    // checks have risen; only two ordinary steps in a row confirm a jump.
+    const random = createRandom('gps-burst')
+    const metres = (m: number): number => m / METRES_PER_DEGREE
+    const rows = run(
+      faulty(
+        (seq) => seq >= FAULT_AT && seq < FAULT_AT + 32,
+        (r) =>
+          r.seq < FAULT_AT + 2
+            ? { latitude: r.latitude + metres(3) } // out, and one quiet step
+            : {
+                latitude: r.latitude + metres(random.normal(0, 2)),
+                longitude: r.longitude + metres(random.normal(0, 2)) / Math.cos((r.latitude * Math.PI) / 180),
+              },
+      ),
+    )
+    assert.ok(check(rows[FAULT_AT]!, 'gps_step') > 6, 'the wild step')
+    assert.ok(check(rows[FAULT_AT + 1]!, 'gps_offset') > 6, 'reported while it could still be a jump')
+    for (let k = FAULT_AT + 60; k < 400; k++) {
+      assert.equal(check(rows[k]!, 'gps_offset'), 0, `no offset held at ${k}`)
+    }
+  })
+
+  it('learns a check’s typical size from its first samples even when they were unusually quiet', () => {
+    // The altitude reads exactly its trend (no noise at all) for its first 6 s, then its usual
+    // noise: a typical size learned from the quiet start alone would be far too small, and if it
+    // stopped learning from residuals "too large" for it, the noise checks would fire for ever.
+    const quietFor = 60
+    const trend = (r: DroneTelemetry): number =>
+      normal[0]!.altitude + (r.seq * (normal[100]!.altitude - normal[0]!.altitude)) / 100
+    const rows = run(
+      faulty(
+        (seq) => seq < quietFor,
+        (r) => ({ altitude: trend(r) }),
+      ),
+    )
+    assert.ok(
+      maxOf(rows, 'altitude_noise_1s', quietFor + 10, quietFor + 40) > 3,
+      'the start was unusually quiet',
+    )
+    for (const name of ['altitude_noise_1s', 'altitude_noise_3s']) {
+      const usual = medianOf(run(normal), name, 300, 400)
+      const later = medianOf(rows, name, 300, 400)
+      assert.ok(later < 2 * usual, `${name}: median ${later} after the quiet start, ${usual} without it`)
+    }
+  })
+
   it('sees a noise burst in that sensor’s noise checks only', () => {
     const random = createRandom('burst')
     const rows = run(

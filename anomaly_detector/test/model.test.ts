@@ -61,7 +61,7 @@ describe('trainModel', () => {
   it('describes itself, its training and what it was trained on', () => {
     assert.equal(model.format, MODEL_FORMAT)
     assert.equal(model.version, MODEL_VERSION)
-    assert.equal(MODEL_VERSION, 2)
+    assert.equal(MODEL_VERSION, 3)
     assert.ok(!Number.isNaN(Date.parse(model.created_at)))
     assert.deepEqual(model.params, {
       trees: 50,
@@ -231,9 +231,9 @@ describe('saveModel and loadModel', () => {
   it('asks for retraining on another version', async () => {
     await assert.rejects(
       loadModel(write('v1.json', { ...model, version: 1 })),
-      /v1\.json is model version 1, this detector reads version 2; train one with/,
+      /v1\.json is model version 1, this detector reads version 3; train one with/,
     )
-    await assert.rejects(loadModel(write('v3.json', { ...model, version: 3 })), /model version 3/)
+    await assert.rejects(loadModel(write('v4.json', { ...model, version: 4 })), /model version 4/)
   })
 
   it('asks for retraining on other features or other checks', async () => {
