@@ -156,6 +156,8 @@ const MIN_COURSE_SPEED = 3
 
 /** Samples of history kept per drone: 8 s at 10 Hz, enough for the longest window and its chord. */
 const CAPACITY = 80
+/** The noise checks' windows, in seconds: the 1 s and 3 s checks of each sensor. */
+const NOISE_WINDOWS_S = [1, 3]
 // One history slot: the time (s), then each sensor twice, as trusted (a reading its step check did
 // not trust is replaced by its prediction, and GPS has its unexplained offset removed) and as read,
 // then the roll and pitch the trusted specific force implies. Windowed consistency checks read the
@@ -189,7 +191,13 @@ const BROKEN = PITCH + 1
  * sample is skipped: a spike on a gyro would otherwise echo through every window that integrates it.
  */
 const RATE_BROKEN = BROKEN + 1
-const SLOT = RATE_BROKEN + 1
+/**
+ * The size of each sensor's raw third difference ending at this sample (GPS: its length), as the
+ * noise checks use it. Raw readings never change once stored, so it is computed once, when the
+ * sample arrives, rather than again for every window that holds it.
+ */
+const NOISE_SIZE = RATE_BROKEN + 1
+const SLOT = NOISE_SIZE + SENSOR_COUNT
 
 /** One record's checks: z per CHECKS entry, NaN where the record gives no basis for it yet. */
 export type Checks = Float64Array
@@ -267,8 +275,15 @@ export class DroneTracker {
   /** The GPS's noise over the last second was well above its usual level (as of the last record). */
   private gpsNoisy = false
   private typical = CHECKS.map(() => new TypicalResidual())
-  /** Room for one window's values, reused. */
-  private readonly scratch = new Float64Array(CAPACITY)
+  /**
+   * Each sensor's third-difference sizes (NOISE_SIZE) over each noise window, kept sorted as the
+   * window slides (see `slideNoiseWindow`): a record changes a window by a sample or two, and
+   * moving those costs far less than sorting the whole window again. Window w of sensor i is the
+   * CAPACITY values from (w * SENSOR_COUNT + i) * CAPACITY, of which the first noiseCount[w] are
+   * in use: the sizes at samples 0..noiseCount[w] - 1, in ascending order.
+   */
+  private noiseSorted = new Float64Array(NOISE_WINDOWS_S.length * SENSOR_COUNT * CAPACITY)
+  private noiseCount = NOISE_WINDOWS_S.map(() => 0)
 
   /** The last seq pushed, -1 before the first. */
   get lastSeq(): number {
@@ -307,6 +322,8 @@ export class DroneTracker {
     copy.pending = this.pending && [...this.pending]
     copy.gpsRate = this.gpsRate && [...this.gpsRate]
     copy.typical = this.typical.map((t) => t.clone())
+    copy.noiseSorted = this.noiseSorted.slice()
+    copy.noiseCount = [...this.noiseCount]
     return copy
   }
 
@@ -326,6 +343,7 @@ export class DroneTracker {
     const [east, north] = this.toLocal(record.latitude, record.longitude)
     h[slot + RAW + EAST] = east
     h[slot + RAW + NORTH] = north
+    this.storeNoiseSizes(slot)
 
     this.countRepeats(slot, previous, checks)
     this.stepChecks(slot, checks)
@@ -352,6 +370,7 @@ export class DroneTracker {
     this.offset = [0, 0]
     this.candidate = undefined
     this.pending = undefined
+    this.noiseCount.fill(0)
   }
 
   /** Local east and north metres from the drone's first position (flat earth over a flight). */
@@ -369,7 +388,10 @@ export class DroneTracker {
 
   /** Offset of the k-th newest sample (0 = the newest), or -1 beyond the history. */
   private slot(k: number): number {
-    return k >= 0 && k < this.length ? ((this.head - k + CAPACITY) % CAPACITY) * SLOT : -1
+    if (k < 0 || k >= this.length) return -1
+    // The ring wraps at most once: a branch, where a modulo would cost a division on every read.
+    const at = this.head - k
+    return (at < 0 ? at + CAPACITY : at) * SLOT
   }
 
   private value(k: number, field: number): number {
@@ -590,19 +612,47 @@ export class DroneTracker {
    * or a spike (which touches four of a second's eight third differences), must not count as noise.
    */
   private noiseChecks(checks: Checks): void {
-    const sizes = this.scratch
-    for (const [w, seconds] of [1, 3].entries()) {
-      const k = this.back(seconds)
-      if (k < 3) continue
-      const n = k - 2
+    const sorted = this.noiseSorted
+    for (let w = 0; w < NOISE_WINDOWS_S.length; w++) {
+      const k = this.back(NOISE_WINDOWS_S[w]!)
+      // The third differences ending at samples 0..k-3: the ones that lie wholly inside the window.
+      const n = k < 3 ? 0 : k - 2
+      this.slideNoiseWindow(w, n)
+      if (n === 0) continue
       for (let i = 0; i < SENSOR_COUNT; i++) {
-        for (let j = 0; j < n; j++) sizes[j] = Math.abs(this.thirdDifference(i, j))
+        const base = (w * SENSOR_COUNT + i) * CAPACITY
         const check = NOISE + 2 * i + w
-        const size = w === 0 ? lowerQuartile(sizes.subarray(0, n)) : median(sizes.subarray(0, n))
+        const size = w === 0 ? lowerQuartile(sorted, base, n) : median(sorted, base, n)
         checks[check] = this.typical[check]!.z(size, this.repeats[i] === 0)
       }
     }
     this.gpsNoisy = checks[NOISE + 2 * GPS]! >= LEARN_GATE
+  }
+
+  /**
+   * Moves noise window w on to the sizes at samples 0..n-1, just after a sample was appended. The
+   * samples it held (0..old-1 before) are now 1..old, so it drops those from n on, and takes in the
+   * new sample 0 and any older ones a window longer than before now reaches (old+1..n-1).
+   */
+  private slideNoiseWindow(w: number, n: number): void {
+    const old = this.noiseCount[w]!
+    for (let i = 0; i < SENSOR_COUNT; i++) {
+      const base = (w * SENSOR_COUNT + i) * CAPACITY
+      let count = old
+      for (let k = Math.max(n, 1); k <= old; k++)
+        count = removeSorted(this.noiseSorted, base, count, this.value(k, NOISE_SIZE + i))
+      if (n > 0) count = insertSorted(this.noiseSorted, base, count, this.value(0, NOISE_SIZE + i))
+      for (let k = old + 1; k < n; k++)
+        count = insertSorted(this.noiseSorted, base, count, this.value(k, NOISE_SIZE + i))
+    }
+    this.noiseCount[w] = n
+  }
+
+  /** Stores the new sample's third-difference sizes (see NOISE_SIZE), once four samples are known. */
+  private storeNoiseSizes(slot: number): void {
+    if (this.length < 4) return
+    for (let i = 0; i < SENSOR_COUNT; i++)
+      this.history[slot + NOISE_SIZE + i] = Math.abs(this.thirdDifference(i, 0))
   }
 
   /** Raw third difference of sensor i (GPS: its length) at the j-th newest sample. */
@@ -757,17 +807,50 @@ export class DroneTracker {
   }
 }
 
-/** Lower quartile of the values (nearest rank below), reordering them. */
-function lowerQuartile(values: Float64Array): number {
-  values.sort()
-  return values[(values.length - 1) >> 2]!
+/** Lower quartile (nearest rank below) of the n ascending values from `base`. */
+function lowerQuartile(sorted: Float64Array, base: number, n: number): number {
+  return sorted[base + ((n - 1) >> 2)]!
 }
 
-/** Median of the values, reordering them. */
-function median(values: Float64Array): number {
-  values.sort()
-  const mid = values.length >> 1
-  return values.length % 2 ? values[mid]! : (values[mid - 1]! + values[mid]!) / 2
+/** Median of the n ascending values from `base`. */
+function median(sorted: Float64Array, base: number, n: number): number {
+  const mid = base + (n >> 1)
+  return n % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+// The sorted runs are ordered as Float64Array's own sort orders them, NaN last (the values are
+// sizes, so never -0, the one other value it orders specially); the quantiles above are then the
+// same as after sorting the window afresh. Shifting by hand rather than with copyWithin: the runs
+// are a few dozen values at most, and the loop costs less than the call.
+
+/** Where v goes in the ascending run of `count` values from `base`: after every value below it. */
+function lowerBound(sorted: Float64Array, base: number, count: number, v: number): number {
+  if (Number.isNaN(v)) return base + count
+  let low = base
+  let high = base + count
+  while (low < high) {
+    const mid = (low + high) >> 1
+    // NaN, at the end, compares false: it counts as above v.
+    if (sorted[mid]! < v) low = mid + 1
+    else high = mid
+  }
+  return low
+}
+
+/** Inserts v into the ascending run of `count` values from `base`; returns the new count. */
+function insertSorted(sorted: Float64Array, base: number, count: number, v: number): number {
+  const at = lowerBound(sorted, base, count, v)
+  for (let j = base + count; j > at; j--) sorted[j] = sorted[j - 1]!
+  sorted[at] = v
+  return count + 1
+}
+
+/** Removes one value equal to v (which the run holds) from the run; returns the new count. */
+function removeSorted(sorted: Float64Array, base: number, count: number, v: number): number {
+  // Any one of equal values will do; a NaN is taken from the end, where they all are.
+  const at = Number.isNaN(v) ? base + count - 1 : lowerBound(sorted, base, count, v)
+  for (let j = at; j < base + count - 1; j++) sorted[j] = sorted[j + 1]!
+  return count - 1
 }
 
 /** What a repeat run becomes in the noise family: beyond any spread a healthy sensor shows. */
