@@ -180,23 +180,11 @@ const NORTH = GPS + 1
 const ROLL = RAW + SENSOR_COUNT + 1
 const PITCH = ROLL + 1
 /**
- * 1 when a reading at this sample was not trusted (a step no motion explains, or a repeat): a
- * window holding such a sample compares across a fault's start or end, so it says nothing and is
- * skipped. Without this, a window would go on seeing a fault for its whole length after it ended.
- */
-const BROKEN = PITCH + 1
-/**
- * 1 when a body rate at this sample was not trusted (a step off its prediction). Body rates stay as
- * read, since a manoeuvre's genuine jump in rate looks the same, but a tilt window holding such a
- * sample is skipped: a spike on a gyro would otherwise echo through every window that integrates it.
- */
-const RATE_BROKEN = BROKEN + 1
-/**
  * The size of each sensor's raw third difference ending at this sample (GPS: its length), as the
  * noise checks use it. Raw readings never change once stored, so it is computed once, when the
  * sample arrives, rather than again for every window that holds it.
  */
-const NOISE_SIZE = RATE_BROKEN + 1
+const NOISE_SIZE = PITCH + 1
 const SLOT = NOISE_SIZE + SENSOR_COUNT
 
 /** One record's checks: z per CHECKS entry, NaN where the record gives no basis for it yet. */
@@ -274,6 +262,24 @@ export class DroneTracker {
   private rateBroken = false
   /** The GPS's noise over the last second was well above its usual level (as of the last record). */
   private gpsNoisy = false
+  /**
+   * The k of the newest sample at which a reading was not trusted (a step no motion explains, or a
+   * repeat); Infinity if none since the history started. A window holding such a sample compares
+   * across a fault's start or end, so it says nothing and is skipped (see `intact`). Without this,
+   * a window would go on seeing a fault for its whole length after it ended.
+   */
+  private newestBroken = Number.POSITIVE_INFINITY
+  /**
+   * The same for a body rate not trusted (a step off its prediction). Body rates stay as read, since
+   * a manoeuvre's genuine jump in rate looks the same, but a tilt window holding such a sample is
+   * skipped: a spike on a gyro would otherwise echo through every window that integrates it.
+   */
+  private newestRateBroken = Number.POSITIVE_INFINITY
+  /**
+   * `back(seconds)` for the record being checked, by seconds: the checks ask for the same few
+   * windows many times over, and each answer is a scan of the history. Cleared for every record.
+   */
+  private backs = new Map<number, number>()
   private typical = CHECKS.map(() => new TypicalResidual())
   /**
    * Each sensor's third-difference sizes (NOISE_SIZE) over each noise window, kept sorted as the
@@ -324,6 +330,7 @@ export class DroneTracker {
     copy.typical = this.typical.map((t) => t.clone())
     copy.noiseSorted = this.noiseSorted.slice()
     copy.noiseCount = [...this.noiseCount]
+    copy.backs = new Map()
     return copy
   }
 
@@ -337,6 +344,7 @@ export class DroneTracker {
     this.timestampMs = record.timestamp
     const previous = this.slot(0)
     const slot = this.append()
+    this.backs.clear()
     const h = this.history
     h[slot + T] = (record.timestamp - this.originTimeMs) / 1000
     for (let i = 0; i < SCALARS.length; i++) h[slot + RAW + i] = record[SCALARS[i]!]
@@ -348,8 +356,8 @@ export class DroneTracker {
     this.countRepeats(slot, previous, checks)
     this.stepChecks(slot, checks)
     this.gpsChecks(slot, previous, checks)
-    h[slot + BROKEN] = this.broken ? 1 : 0
-    h[slot + RATE_BROKEN] = this.rateBroken ? 1 : 0
+    this.newestBroken = this.broken ? 0 : this.newestBroken + 1
+    this.newestRateBroken = this.rateBroken ? 0 : this.newestRateBroken + 1
     h[slot + ROLL] = Math.atan2(h[slot + TRUSTED + AY]!, -h[slot + TRUSTED + AZ]!)
     h[slot + PITCH] = -Math.atan2(h[slot + TRUSTED + AX]!, -h[slot + TRUSTED + AZ]!)
     this.noiseChecks(checks)
@@ -371,6 +379,8 @@ export class DroneTracker {
     this.candidate = undefined
     this.pending = undefined
     this.noiseCount.fill(0)
+    this.newestBroken = Number.POSITIVE_INFINITY
+    this.newestRateBroken = Number.POSITIVE_INFINITY
   }
 
   /** Local east and north metres from the drone's first position (flat earth over a flight). */
@@ -400,9 +410,18 @@ export class DroneTracker {
 
   /** The k of the newest sample at least `seconds` older than the newest, or -1 if history is shorter. */
   private back(seconds: number): number {
+    const known = this.backs.get(seconds)
+    if (known !== undefined) return known
     const now = this.value(0, T)
-    for (let k = 1; k < this.length; k++) if (this.value(k, T) <= now - seconds + 1e-6) return k
-    return -1
+    let found = -1
+    for (let k = 1; k < this.length; k++) {
+      if (this.value(k, T) <= now - seconds + 1e-6) {
+        found = k
+        break
+      }
+    }
+    this.backs.set(seconds, found)
+    return found
   }
 
   private countRepeats(slot: number, previous: number, checks: Checks): void {
@@ -697,14 +716,12 @@ export class DroneTracker {
 
   /** Whether samples 0..k are all trusted, so a window over them compares like with like. */
   private intact(k: number): boolean {
-    for (let j = 0; j <= k; j++) if (this.value(j, BROKEN) === 1) return false
-    return true
+    return this.newestBroken > k
   }
 
   /** Whether the body rates of samples 0..k were all trusted too. */
   private ratesIntact(k: number): boolean {
-    for (let j = 0; j <= k; j++) if (this.value(j, RATE_BROKEN) === 1) return false
-    return this.intact(k)
+    return this.newestRateBroken > k && this.intact(k)
   }
 
   /** A trusted sensor value (or ROLL, PITCH) at the k-th newest sample. */
