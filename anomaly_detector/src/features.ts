@@ -185,7 +185,14 @@ const PITCH = ROLL + 1
  * sample arrives, rather than again for every window that holds it.
  */
 const NOISE_SIZE = PITCH + 1
-const SLOT = NOISE_SIZE + SENSOR_COUNT
+/**
+ * The change of roll, and of pitch, the body rates imply between this sample and the one before
+ * (see `tiltRateResidual`). Computed once, when the sample arrives: its trusted values are final by
+ * then, and every tilt window that holds the pair would otherwise work it out again.
+ */
+const ROLL_RATE_TERM = NOISE_SIZE + SENSOR_COUNT
+const PITCH_RATE_TERM = ROLL_RATE_TERM + 1
+const SLOT = PITCH_RATE_TERM + 1
 
 /** One record's checks: z per CHECKS entry, NaN where the record gives no basis for it yet. */
 export type Checks = Float64Array
@@ -360,6 +367,7 @@ export class DroneTracker {
     this.newestRateBroken = this.rateBroken ? 0 : this.newestRateBroken + 1
     h[slot + ROLL] = Math.atan2(h[slot + TRUSTED + AY]!, -h[slot + TRUSTED + AZ]!)
     h[slot + PITCH] = -Math.atan2(h[slot + TRUSTED + AX]!, -h[slot + TRUSTED + AZ]!)
+    this.storeRateTerms(slot)
     this.noiseChecks(checks)
     this.consistencyChecks(checks)
     return checks
@@ -803,6 +811,20 @@ export class DroneTracker {
   }
 
   /**
+   * Stores the rate terms (see ROLL_RATE_TERM) of the new sample and the one before it, once there
+   * is one before it: each body rate averaged over the pair and multiplied by the time between.
+   */
+  private storeRateTerms(slot: number): void {
+    if (this.length < 2) return
+    const dt = this.value(0, T) - this.value(1, T)
+    const yawRate = this.midpoint(0, GZ)
+    this.history[slot + ROLL_RATE_TERM] =
+      (this.midpoint(0, GX) + yawRate * Math.sin(this.midpoint(0, PITCH))) * dt
+    this.history[slot + PITCH_RATE_TERM] =
+      (this.midpoint(0, GY) - yawRate * Math.sin(this.midpoint(0, ROLL))) * dt
+  }
+
+  /**
    * The change of roll (or pitch) that the specific force implies, against the body rates
    * integrated over the window (Euler-angle kinematics with the yaw-rate coupling kept).
    */
@@ -810,15 +832,10 @@ export class DroneTracker {
     const end = this.back(seconds)
     if (end < 3 || !this.ratesIntact(end)) return undefined
     const change = this.mean(angle, 0, 2) - this.mean(angle, end - 2, end)
+    // The body rates integrated from sample end - 1 up to sample 1, pair by pair.
+    const term = angle === ROLL ? ROLL_RATE_TERM : PITCH_RATE_TERM
     let rates = 0
-    for (let j = 1; j < end - 1; j++) {
-      const dt = this.value(j, T) - this.value(j + 1, T)
-      const yawRate = this.midpoint(j, GZ)
-      rates +=
-        angle === ROLL
-          ? (this.midpoint(j, GX) + yawRate * Math.sin(this.midpoint(j, PITCH))) * dt
-          : (this.midpoint(j, GY) - yawRate * Math.sin(this.midpoint(j, ROLL))) * dt
-    }
+    for (let j = 1; j < end - 1; j++) rates += this.value(j, term)
     const scale = angle === PITCH ? Math.cos(this.trusted(1, ROLL)) : 1
     return (change * scale - rates) / (this.value(1, T) - this.value(end - 1, T))
   }
