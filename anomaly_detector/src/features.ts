@@ -282,11 +282,6 @@ export class DroneTracker {
    * skipped: a spike on a gyro would otherwise echo through every window that integrates it.
    */
   private newestRateBroken = Number.POSITIVE_INFINITY
-  /**
-   * `back(seconds)` for the record being checked, by seconds: the checks ask for the same few
-   * windows many times over, and each answer is a scan of the history. Cleared for every record.
-   */
-  private backs = new Map<number, number>()
   private typical = CHECKS.map(() => new TypicalResidual())
   /**
    * Each sensor's third-difference sizes (NOISE_SIZE) over each noise window, kept sorted as the
@@ -337,7 +332,6 @@ export class DroneTracker {
     copy.typical = this.typical.map((t) => t.clone())
     copy.noiseSorted = this.noiseSorted.slice()
     copy.noiseCount = [...this.noiseCount]
-    copy.backs = new Map()
     return copy
   }
 
@@ -351,7 +345,6 @@ export class DroneTracker {
     this.timestampMs = record.timestamp
     const previous = this.slot(0)
     const slot = this.append()
-    this.backs.clear()
     const h = this.history
     h[slot + T] = (record.timestamp - this.originTimeMs) / 1000
     for (let i = 0; i < SCALARS.length; i++) h[slot + RAW + i] = record[SCALARS[i]!]
@@ -418,18 +411,16 @@ export class DroneTracker {
 
   /** The k of the newest sample at least `seconds` older than the newest, or -1 if history is shorter. */
   private back(seconds: number): number {
-    const known = this.backs.get(seconds)
-    if (known !== undefined) return known
-    const now = this.value(0, T)
-    let found = -1
+    // Walks the ring directly rather than through value(): the checks ask this some fifteen times a
+    // record, over up to 60 samples.
+    const h = this.history
+    const since = h[this.head * SLOT + T]! - seconds + 1e-6
+    let at = this.head * SLOT
     for (let k = 1; k < this.length; k++) {
-      if (this.value(k, T) <= now - seconds + 1e-6) {
-        found = k
-        break
-      }
+      at = at === 0 ? (CAPACITY - 1) * SLOT : at - SLOT
+      if (h[at + T]! <= since) return k
     }
-    this.backs.set(seconds, found)
-    return found
+    return -1
   }
 
   private countRepeats(slot: number, previous: number, checks: Checks): void {
