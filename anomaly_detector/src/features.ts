@@ -881,6 +881,10 @@ function removeSorted(sorted: Float64Array, base: number, count: number, v: numb
 /** What a repeat run becomes in the noise family: beyond any spread a healthy sensor shows. */
 const REPEAT_SURPRISE = 1000
 
+/** Per check, whether it is a repeat count, and the feature it feeds: looked up once, not per record. */
+const IS_REPEAT = CHECKS.map((c) => c.family === 'repeat')
+const FEATURE_OF_CHECK = CHECKS.map((c) => (c.family === 'repeat' ? 1 : FAMILIES.indexOf(c.family)))
+
 /** Feature names in vector order; a model records them and refuses to load if they change. */
 export const FEATURE_NAMES = [
   'step_surprise',
@@ -900,9 +904,9 @@ export function toFeatures(checks: Checks, tails: ArrayLike<number>): Float64Arr
   for (let c = 0; c < CHECKS.length; c++) {
     const z = checks[c]!
     if (Number.isNaN(z)) continue
-    const family = CHECKS[c]!.family
-    const value = family === 'repeat' ? (z > 0 ? REPEAT_SURPRISE + z : 0) : z / tails[c]!
-    const f = family === 'repeat' ? 1 : FAMILIES.indexOf(family)
+    const repeat = IS_REPEAT[c]
+    const value = repeat ? (z > 0 ? REPEAT_SURPRISE + z : 0) : z / tails[c]!
+    const f = FEATURE_OF_CHECK[c]!
     if (!(value <= features[f]!)) features[f] = value
   }
   let max = Number.NaN
