@@ -38,11 +38,11 @@ const COMMAND = {
     trainDrones: {
       type: 'int',
       description: 'drones in the training flight',
-      default: 10,
+      default: 20,
       min: 1,
       max: 1000,
     },
-    trainDuration: { type: 'number', description: 'seconds of training flight', default: 1200, min: 60 },
+    trainDuration: { type: 'number', description: 'seconds of training flight', default: 1800, min: 60 },
     trainSeed: { type: 'int', description: 'seed of the training flight', default: 7 },
     trainProfile: {
       type: 'string',
