@@ -192,39 +192,86 @@ export async function readAnomalyTail(
   }
 }
 
+/** Events sent in one request at most (the detector reads the topic's last 1,000 back after a failure). */
+const MAX_EVENTS_PER_SEND = 500
+
+interface QueuedEvent {
+  droneId: string
+  eventKey: string
+  value: Buffer
+  sent: () => void
+}
+
 /**
  * Publishes anomaly events, retrying until Kafka acknowledges. The producer is idempotent, so its
- * own retries never duplicate an event; when a send still fails, the event may nevertheless have
- * been written, so `alreadyPublished` (which reads the topic back) is asked before sending again.
+ * own retries never duplicate an event; when a send still fails, the events may nevertheless have
+ * been written, so `alreadyPublished` (which reads the topic back) is asked which were before
+ * sending the others again.
+ *
+ * One send is in flight at a time (the idempotent producer refuses more), and events that arrive
+ * meanwhile go out together in the next one: a storm of anomalies costs a round trip per batch,
+ * not per event, and events keep their order.
  */
 export class AnomalyPublisher {
   private readonly producer: Producer
   private closing = false
+  private readonly queue: QueuedEvent[] = []
+  private pumping = false
 
   constructor(
     connection: KafkaConnection,
     private readonly logger: Logger,
-    private readonly alreadyPublished: (eventKey: string) => Promise<boolean>,
+    private readonly alreadyPublished: (eventKeys: string[]) => Promise<Set<string>>,
   ) {
     this.producer = new Producer({ ...connection, idempotent: true, acks: -1, retries: 10, retryDelay: 500 })
   }
 
   /** Resolves once Kafka acknowledged the event (or the detector is stopping). */
-  async publish(droneId: string, eventKey: string, value: Buffer): Promise<void> {
+  publish(droneId: string, eventKey: string, value: Buffer): Promise<void> {
+    return new Promise((sent) => {
+      this.queue.push({ droneId, eventKey, value, sent })
+      if (!this.pumping) {
+        this.pumping = true
+        void this.pump()
+      }
+    })
+  }
+
+  private async pump(): Promise<void> {
+    while (this.queue.length > 0 && !this.closing) {
+      const batch = this.queue.splice(0, MAX_EVENTS_PER_SEND)
+      await this.send(batch)
+      for (const event of batch) event.sent()
+    }
+    // No await between the loop's last check and this: an event queued now starts a new pump.
+    this.pumping = false
+  }
+
+  private async send(batch: QueuedEvent[]): Promise<void> {
+    let unsent = batch
     for (let attempt = 1; !this.closing; attempt++) {
       try {
         await this.producer.send({
-          messages: [{ topic: KAFKA_TOPICS.anomalies, key: Buffer.from(droneId), value }],
+          messages: unsent.map((e) => ({
+            topic: KAFKA_TOPICS.anomalies,
+            key: Buffer.from(e.droneId),
+            value: e.value,
+          })),
         })
         return
       } catch (err) {
-        this.logger.warn({ err: (err as Error).message, attempt }, 'anomaly event not acknowledged; retrying')
+        this.logger.warn(
+          { err: (err as Error).message, attempt, events: unsent.length },
+          'anomaly events not acknowledged; retrying',
+        )
       }
-      // The failed send may have been written all the same: look before sending again.
+      // The failed send may have been written all the same, or some of it: look before sending again.
       for (let check = 1; !this.closing; check++) {
         await sleep(backoffMs(check))
         try {
-          if (await this.alreadyPublished(eventKey)) return
+          const written = await this.alreadyPublished(unsent.map((e) => e.eventKey))
+          unsent = unsent.filter((e) => !written.has(e.eventKey))
+          if (unsent.length === 0) return
           break
         } catch (err) {
           this.logger.warn({ err: (err as Error).message }, 'cannot read telemetry-anomalies back yet')
@@ -235,6 +282,7 @@ export class AnomalyPublisher {
 
   async close(): Promise<void> {
     this.closing = true
+    for (const event of this.queue.splice(0)) event.sent()
     await this.producer.close().catch(() => {})
   }
 }

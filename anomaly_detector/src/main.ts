@@ -4,8 +4,9 @@
  * Live: Kafka telemetry-validated (group anomaly-detector) -> decode by schema fingerprint ->
  * sequencer (drop duplicates, put each drone's records in seq order) -> per-drone features ->
  * Isolation Forest score -> on anomaly: console line + telemetry-anomalies event (never twice for a
- * record, even across a restart) -> prediction line (optional file) -> offset committed (only after
- * all of the above).
+ * record, even across a restart; sent without waiting, up to MAX_UNACKNOWLEDGED at a time) ->
+ * prediction line (optional file) -> offset committed (only after all of the above, the event's
+ * acknowledgement included).
  */
 import fs from 'node:fs'
 import type { Message } from '@platformatic/kafka'
@@ -92,6 +93,15 @@ const LAG_QUERY_TIMEOUT_MS = 1_500
 /** Events remembered in any case, so that one run never sends an event twice even with --anomaly-tail 0. */
 const MIN_EMITTED_REMEMBERED = 10_000
 
+/**
+ * Anomaly events sent and not yet acknowledged at most. Scoring does not wait for each event's
+ * round trip to Kafka (a storm of anomalies would slow it to a few hundred records a second), only
+ * for the oldest when this many are in flight; a Kafka that stops acknowledging stops it, as before.
+ */
+const MAX_UNACKNOWLEDGED = 1_000
+/** Events in flight; each record's offset counts as processed once its event is acknowledged. */
+const unacknowledged = new Set<Promise<void>>()
+
 /** A record in hand: decoded, with the Kafka message its offset is committed by. */
 interface Consumed {
   record: DroneTelemetry
@@ -115,9 +125,9 @@ const source = new ReconnectingConsumer(
     metrics.connected.set(up ? 1 : 0)
   },
 )
-const publisher = new AnomalyPublisher(connection('-anomalies'), logger, async (eventKey) => {
+const publisher = new AnomalyPublisher(connection('-anomalies'), logger, async (eventKeys) => {
   await seedEmitted(1_000)
-  return emitted!.has(eventKey)
+  return new Set(eventKeys.filter((key) => emitted!.has(key)))
 })
 
 const http = await createServiceHttp({
@@ -210,6 +220,7 @@ async function processRecord({ record, message }: Consumed, late: boolean): Prom
   if (late) logger.debug({ drone_id: record.drone_id, seq: record.seq }, 'late record processed')
   const prediction = scorer.score(record)
   const scoredAtMs = performance.timeOrigin + performance.now()
+  let awaitingAck = false
   if (prediction.anomaly) {
     const event = toAnomalyEvent(record, prediction, model.threshold, scoredAtMs)
     const key = anomalyKey(record)
@@ -220,12 +231,26 @@ async function processRecord({ record, message }: Consumed, late: boolean): Prom
         { drone_id: event.drone_id, seq: event.seq, score: event.score, top_features: event.top_features },
         anomalyLine(event),
       )
-      await publisher.publish(record.drone_id, key, Buffer.from(JSON.stringify(event)))
-      emitted!.add(key)
+      // Remembered as emitted only once acknowledged: a failed send asks `emitted` whether the
+      // event reached the topic after all.
+      const sent = publisher
+        .publish(record.drone_id, key, Buffer.from(JSON.stringify(event)))
+        .then(() => {
+          emitted!.add(key)
+          offsets.processed(message)
+        })
+        .catch((err: Error) => {
+          logger.fatal({ err: err.message, stack: err.stack }, 'anomaly event failed; exiting')
+          process.exit(1)
+        })
+      awaitingAck = true
+      unacknowledged.add(sent)
+      void sent.finally(() => unacknowledged.delete(sent))
       metrics.anomaly(
         record.drone_id,
         event.top_features.map((f) => f.name),
       )
+      if (unacknowledged.size >= MAX_UNACKNOWLEDGED) await Promise.race(unacknowledged)
     }
   }
   const latencyMs = scoredAtMs - record.publish_timestamp / 1000
@@ -235,7 +260,7 @@ async function processRecord({ record, message }: Consumed, late: boolean): Prom
   metrics.scored(record.drone_id)
   metrics.latency.observe(latencyMs / 1000)
   metrics.processing.observe((performance.now() - started) / 1000)
-  offsets.processed(message)
+  if (!awaitingAck) offsets.processed(message)
 }
 
 /**
@@ -290,6 +315,7 @@ async function shutdown(signal: string): Promise<void> {
   clearInterval(expiryTimer)
   await source.stop()
   await queue
+  await Promise.all(unacknowledged)
   await committing
   await offsets
     .commit((points) => source.commit(points))
