@@ -185,7 +185,7 @@ export function runNode(entry: string, args: string[]): void {
  * Training flight: a fleet of healthy drones flying every kind of mission (the kinds of flight the
  * detector will judge), seeded apart from the live fleet's default seed.
  */
-export const TRAINING_FLIGHT = { drones: 10, durationS: 600, seed: 7, profile: 'all' }
+export const TRAINING_FLIGHT = { drones: 20, durationS: 1800, seed: 7, profile: 'all' }
 
 /** A digest of the code that makes and reads a model, so a stale cached model is never used. */
 function modelCodeDigest(): string {
