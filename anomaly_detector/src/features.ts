@@ -754,14 +754,53 @@ export class DroneTracker {
   /**
    * Horizontal specific force against the GPS track's acceleration over ±h seconds: the second
    * difference of position equals the acceleration averaged with triangular weights, so the
-   * accelerometer is averaged with the same weights. Compared as magnitudes, since the heading
-   * that relates the two frames is not reported.
+   * accelerometer is averaged with the same weights, each sample turned into one heading first.
+   * Compared as magnitudes, since the heading that relates the two frames is not reported.
    */
   private horizontalAccelResidual(h: number): number | undefined {
     const mid = this.back(h)
     if (mid < 1 || this.back(2 * h) !== 2 * mid || !this.intact(2 * mid)) return undefined
     const gps = Math.hypot(this.secondDerivative(EAST, mid), this.secondDerivative(NORTH, mid))
-    return Math.hypot(this.triangular(AX, mid), this.triangular(AY, mid)) - gps
+    // The force is turned by the integrated yaw rate: a window holding an untrusted one is skipped.
+    if (!this.ratesIntact(2 * mid)) return undefined
+    return this.turnedForce(mid) - gps
+  }
+
+  /**
+   * The horizontal specific force averaged with triangular weights over 0..2·mid, each sample's
+   * turned into the mid sample's heading by the yaw rate integrated in between: in a turn the
+   * airframe rotates with the force (a centripetal force stays to the side), while the GPS track's
+   * acceleration turns with the course, and the plain average of the body-frame readings would
+   * stay as large as one of them. Length of the average.
+   */
+  private turnedForce(mid: number): number {
+    let east = 0
+    let north = 0
+    let weights = 0
+    // Yaw at sample k relative to the mid sample, integrated outward from it both ways.
+    let yaw = 0
+    for (let k = mid; k >= 1; k--) {
+      if (k < mid)
+        yaw +=
+          ((this.trusted(k, GZ) + this.trusted(k + 1, GZ)) / 2) * (this.value(k, T) - this.value(k + 1, T))
+      const w = mid - Math.abs(k - mid)
+      const ax = this.trusted(k, AX)
+      const ay = this.trusted(k, AY)
+      east += w * (ax * Math.cos(yaw) - ay * Math.sin(yaw))
+      north += w * (ax * Math.sin(yaw) + ay * Math.cos(yaw))
+      weights += w
+    }
+    yaw = 0
+    for (let k = mid + 1; k < 2 * mid; k++) {
+      yaw -= ((this.trusted(k, GZ) + this.trusted(k - 1, GZ)) / 2) * (this.value(k - 1, T) - this.value(k, T))
+      const w = mid - Math.abs(k - mid)
+      const ax = this.trusted(k, AX)
+      const ay = this.trusted(k, AY)
+      east += w * (ax * Math.cos(yaw) - ay * Math.sin(yaw))
+      north += w * (ax * Math.sin(yaw) + ay * Math.cos(yaw))
+      weights += w
+    }
+    return Math.hypot(east, north) / weights
   }
 
   /** Vertical specific force plus gravity against the altitude's acceleration, the same way. */

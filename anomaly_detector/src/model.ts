@@ -27,7 +27,7 @@ import {
 } from './isolation-forest.ts'
 
 export const MODEL_FORMAT = 'drone-anomaly-iforest'
-export const MODEL_VERSION = 3
+export const MODEL_VERSION = 4
 
 export interface ModelParams {
   trees: number

@@ -254,6 +254,48 @@ describe('DroneTracker', () => {
     }
   })
 
+  it('keeps the horizontal force check ordinary through a hard turn', () => {
+    // Straight for 40 s, then a turn at 0.8 rad/s (yaw rate reached over 2 s) for 10 s at 6 m/s: a
+    // centripetal force of 4.8 m/s² that turns with the airframe. Averaged in the body frame without
+    // turning the readings, it came out 5 % too long against the GPS track's.
+    const random = createRandom('turn')
+    const dt = INTERVAL_MS / 1000
+    const speed = 6
+    let heading = 0
+    let east = 0
+    let north = 0
+    const rows = run(
+      Array.from({ length: 600 }, (_, seq): DroneTelemetry => {
+        const t = seq * dt
+        const turnRate = 0.8 * Math.min(1, Math.max(0, (t - 40) / 2)) * (t < 52 ? 1 : 0)
+        heading += turnRate * dt
+        east += speed * dt * Math.sin(heading)
+        north += speed * dt * Math.cos(heading)
+        const timestamp = normal[0]!.timestamp + seq * INTERVAL_MS
+        return {
+          ...normal[0]!,
+          seq,
+          timestamp,
+          publish_timestamp: timestamp * 1000,
+          latitude: 48.1 + (north + random.normal(0, 0.01)) / METRES_PER_DEGREE,
+          longitude:
+            11.5 + (east + random.normal(0, 0.01)) / (METRES_PER_DEGREE * Math.cos((48.1 * Math.PI) / 180)),
+          altitude: 50 + random.normal(0, 0.05),
+          velocity: speed + random.normal(0, 0.05),
+          acceleration_x: random.normal(0, 0.05),
+          acceleration_y: speed * turnRate + random.normal(0, 0.05),
+          acceleration_z: -9.81 + random.normal(0, 0.05),
+          gyro_x: random.normal(0, 0.005),
+          gyro_y: random.normal(0, 0.005),
+          gyro_z: turnRate + random.normal(0, 0.005),
+        }
+      }),
+    )
+    const straight = maxOf(rows, 'horizontal_accel_vs_gps_2s', 200, 400)
+    const turning = maxOf(rows, 'horizontal_accel_vs_gps_2s', 440, 520)
+    assert.ok(turning < Math.max(2 * straight, 4), `${turning} in the turn, at most ${straight} straight`)
+  })
+
   it('learns a check’s typical size from its first samples even when they were unusually quiet', () => {
     // The altitude reads exactly its trend (no noise at all) for its first 6 s, then its usual
     // noise: a typical size learned from the quiet start alone would be far too small, and if it

@@ -61,7 +61,7 @@ describe('trainModel', () => {
   it('describes itself, its training and what it was trained on', () => {
     assert.equal(model.format, MODEL_FORMAT)
     assert.equal(model.version, MODEL_VERSION)
-    assert.equal(MODEL_VERSION, 3)
+    assert.equal(MODEL_VERSION, 4)
     assert.ok(!Number.isNaN(Date.parse(model.created_at)))
     assert.deepEqual(model.params, {
       trees: 50,
@@ -231,9 +231,9 @@ describe('saveModel and loadModel', () => {
   it('asks for retraining on another version', async () => {
     await assert.rejects(
       loadModel(write('v1.json', { ...model, version: 1 })),
-      /v1\.json is model version 1, this detector reads version 3; train one with/,
+      /v1\.json is model version 1, this detector reads version 4; train one with/,
     )
-    await assert.rejects(loadModel(write('v4.json', { ...model, version: 4 })), /model version 4/)
+    await assert.rejects(loadModel(write('v5.json', { ...model, version: 5 })), /model version 5/)
   })
 
   it('asks for retraining on other features or other checks', async () => {
