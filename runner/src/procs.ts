@@ -186,13 +186,28 @@ export function waitForPort(
 }
 
 /** A free TCP port on loopback (for tests that run beside a default stack). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, host, () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const [port] = await freePorts(1, host)
+  return port!
+}
+
+/**
+ * `count` distinct free TCP ports on loopback. They are held open together until all are known:
+ * asked one after another, the kernel may hand out a port it just handed out and saw closed.
+ */
+export async function freePorts(count: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers: net.Server[] = []
+  try {
+    for (let i = 0; i < count; i++) {
+      const server = net.createServer()
+      servers.push(server)
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(0, host, () => resolve())
+      })
+    }
+    return servers.map((server) => (server.address() as net.AddressInfo).port)
+  } finally {
+    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+  }
 }

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
 import {
   freePort,
+  freePorts,
   isAlive,
   pidFile,
   recordedPids,
@@ -202,6 +203,13 @@ describe('child processes', () => {
     assert.equal(pids.has('junk'), false)
     assert.equal(pids.has('other'), false)
     assert.deepEqual(recordedPids(path.join(runDir, 'nowhere')), new Map())
+  })
+})
+
+describe('freePorts', () => {
+  it('returns distinct ports, however many are asked for at once', async () => {
+    const ports = await freePorts(50)
+    assert.equal(new Set(ports).size, 50)
   })
 })
 

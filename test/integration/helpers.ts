@@ -8,22 +8,31 @@ import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-tele
 import { loadTlsMaterial, tlsFilesFor, type TlsMaterial } from '@drone-pipeline/shared/tls.ts'
 import { sampleRecord } from '../../gateway/test/fixtures.ts'
 import { stackConfigFrom, STACK_OPTIONS, type StackConfig } from '../../runner/src/config.ts'
-import { freePort } from '../../runner/src/procs.ts'
+import { freePorts } from '../../runner/src/procs.ts'
 
 export const log = (m: string) => console.error(`# ${m}`)
 
 /** A stack configuration on free loopback ports in a fresh temporary run directory. */
 export async function testStackConfig(name: string): Promise<StackConfig> {
+  const [
+    mqttPort,
+    kafkaPort,
+    controllerPort,
+    gatewayPort,
+    detectorPort,
+    simulatorMetricsPort,
+    prometheusPort,
+  ] = await freePorts(7)
   return stackConfigFrom({
     ...defaultOptions(STACK_OPTIONS),
     runDir: fs.mkdtempSync(path.join(os.tmpdir(), `pipeline-${name}-`)),
-    mqttPort: await freePort(),
-    kafkaPort: await freePort(),
-    controllerPort: await freePort(),
-    gatewayPort: await freePort(),
-    detectorPort: await freePort(),
-    simulatorMetricsPort: await freePort(),
-    prometheusPort: await freePort(),
+    mqttPort,
+    kafkaPort,
+    controllerPort,
+    gatewayPort,
+    detectorPort,
+    simulatorMetricsPort,
+    prometheusPort,
     partitions: 3,
   })
 }
