@@ -283,6 +283,8 @@ export class DroneTracker {
    */
   private newestRateBroken = Number.POSITIVE_INFINITY
   private typical = CHECKS.map(() => new TypicalResidual())
+  /** Each sample's yaw relative to a window's middle (see `turnedForce`); scratch, reused. */
+  private readonly yaws = new Float64Array(CAPACITY)
   /**
    * Each sensor's third-difference sizes (NOISE_SIZE) over each noise window, kept sorted as the
    * window slides (see `slideNoiseWindow`): a record changes a window by a sample or two, and
@@ -774,25 +776,18 @@ export class DroneTracker {
    * stay as large as one of them. Length of the average.
    */
   private turnedForce(mid: number): number {
+    // Yaw at sample k relative to the mid sample, integrated outward from it both ways.
+    const yaws = this.yaws
+    yaws[mid] = 0
+    for (let k = mid - 1; k >= 1; k--) yaws[k] = yaws[k + 1]! + this.yawChange(k)
+    for (let k = mid + 1; k < 2 * mid; k++) yaws[k] = yaws[k - 1]! - this.yawChange(k - 1)
     let east = 0
     let north = 0
     let weights = 0
-    // Yaw at sample k relative to the mid sample, integrated outward from it both ways.
-    let yaw = 0
-    for (let k = mid; k >= 1; k--) {
-      if (k < mid)
-        yaw +=
-          ((this.trusted(k, GZ) + this.trusted(k + 1, GZ)) / 2) * (this.value(k, T) - this.value(k + 1, T))
-      const w = mid - Math.abs(k - mid)
-      const ax = this.trusted(k, AX)
-      const ay = this.trusted(k, AY)
-      east += w * (ax * Math.cos(yaw) - ay * Math.sin(yaw))
-      north += w * (ax * Math.sin(yaw) + ay * Math.cos(yaw))
-      weights += w
-    }
-    yaw = 0
-    for (let k = mid + 1; k < 2 * mid; k++) {
-      yaw -= ((this.trusted(k, GZ) + this.trusted(k - 1, GZ)) / 2) * (this.value(k - 1, T) - this.value(k, T))
+    for (let i = 0; i < 2 * mid - 1; i++) {
+      // Outward from the middle, the newer side first: k = mid, mid - 1, ..., 1, mid + 1, ...
+      const k = i < mid ? mid - i : i + 1
+      const yaw = yaws[k]!
       const w = mid - Math.abs(k - mid)
       const ax = this.trusted(k, AX)
       const ay = this.trusted(k, AY)
@@ -801,6 +796,11 @@ export class DroneTracker {
       weights += w
     }
     return Math.hypot(east, north) / weights
+  }
+
+  /** The yaw turned from sample k + 1 to sample k (k newer): the trusted yaw rate, trapezoidal. */
+  private yawChange(k: number): number {
+    return ((this.trusted(k, GZ) + this.trusted(k + 1, GZ)) / 2) * (this.value(k, T) - this.value(k + 1, T))
   }
 
   /** Vertical specific force plus gravity against the altitude's acceleration, the same way. */
