@@ -787,12 +787,13 @@ export class DroneTracker {
     for (let i = 0; i < 2 * mid - 1; i++) {
       // Outward from the middle, the newer side first: k = mid, mid - 1, ..., 1, mid + 1, ...
       const k = i < mid ? mid - i : i + 1
-      const yaw = yaws[k]!
+      const cos = Math.cos(yaws[k]!)
+      const sin = Math.sin(yaws[k]!)
       const w = mid - Math.abs(k - mid)
       const ax = this.trusted(k, AX)
       const ay = this.trusted(k, AY)
-      east += w * (ax * Math.cos(yaw) - ay * Math.sin(yaw))
-      north += w * (ax * Math.sin(yaw) + ay * Math.cos(yaw))
+      east += w * (ax * cos - ay * sin)
+      north += w * (ax * sin + ay * cos)
       weights += w
     }
     return Math.hypot(east, north) / weights
