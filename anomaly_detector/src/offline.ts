@@ -55,12 +55,12 @@ export const TRAIN_COMMAND = {
       default: DEFAULT_PARAMS.seed,
       description: 'random seed; the same seed gives the same model',
     },
-    thresholdQuantile: {
+    alarmBudget: {
       type: 'number',
-      default: DEFAULT_PARAMS.thresholdQuantile,
-      min: 0.5,
-      max: 1,
-      description: 'quantile of held-out normal scores used as the anomaly threshold',
+      default: DEFAULT_PARAMS.alarmBudget,
+      min: 0,
+      description:
+        'false alarms per drone-hour the threshold may raise on the held-out records (0: the highest held-out score)',
     },
     calibrationFraction: {
       type: 'number',
@@ -99,7 +99,7 @@ export async function trainCommand(argv: string[]): Promise<void> {
         `in ${((performance.now() - started) / 1000).toFixed(1)} s`,
     )
     console.log(
-      `threshold ${model.threshold.toFixed(4)} (quantile ${params.thresholdQuantile} of held-out scores); ` +
+      `threshold ${model.threshold.toFixed(4)} (at most ${params.alarmBudget} alarms per held-out drone-hour); ` +
         `model written to ${output}`,
     )
   })

@@ -8,6 +8,7 @@ import { CHECK_NAMES, CHECKS, DroneTracker, FEATURE_NAMES, toFeatures, type Chec
 import { compileForest } from '../src/isolation-forest.ts'
 import {
   DEFAULT_PARAMS,
+  extrapolatedTail,
   fillUnknown,
   loadModel,
   MODEL_FORMAT,
@@ -31,26 +32,40 @@ function withoutTimestamp(model: DetectorModel): Omit<DetectorModel, 'created_at
   return JSON.parse(JSON.stringify(rest)) as Omit<DetectorModel, 'created_at'>
 }
 
-/** Each drone's checks in seq order, split as training splits them: the last 20% held out. */
-function splitChecks(records: readonly DroneTelemetry[]): { fit: Checks[]; held: Checks[] } {
-  const byDrone = new Map<string, Checks[]>()
+/**
+ * Each drone's checks in seq order, split as training splits them by default: the last half held
+ * out. `heldByDrone` keeps each drone's held-out checks apart, with their timestamps.
+ */
+function splitChecks(records: readonly DroneTelemetry[]): {
+  fit: Checks[]
+  held: Checks[]
+  heldByDrone: { checks: Checks[]; times: number[] }[]
+} {
+  const byDrone = new Map<string, { checks: Checks[]; times: number[] }>()
   const trackers = new Map<string, DroneTracker>()
   for (const record of records) {
     if (!trackers.has(record.drone_id)) {
       trackers.set(record.drone_id, new DroneTracker())
-      byDrone.set(record.drone_id, [])
+      byDrone.set(record.drone_id, { checks: [], times: [] })
     }
-    byDrone.get(record.drone_id)!.push(trackers.get(record.drone_id)!.push(record))
+    byDrone.get(record.drone_id)!.checks.push(trackers.get(record.drone_id)!.push(record))
+    byDrone.get(record.drone_id)!.times.push(record.timestamp)
   }
   const fit: Checks[] = []
   const held: Checks[] = []
-  for (const rows of byDrone.values()) {
-    const split = rows.length - Math.floor(rows.length * 0.2)
-    fit.push(...rows.slice(0, split))
-    held.push(...rows.slice(split))
+  const heldByDrone: { checks: Checks[]; times: number[] }[] = []
+  for (const { checks, times } of byDrone.values()) {
+    const split = checks.length - Math.floor(checks.length * DEFAULT_PARAMS.calibrationFraction)
+    fit.push(...checks.slice(0, split))
+    held.push(...checks.slice(split))
+    heldByDrone.push({ checks: checks.slice(split), times: times.slice(split) })
   }
-  return { fit, held }
+  return { fit, held, heldByDrone }
 }
+
+/** Nearest-rank quantile of ascending values. */
+const nearestRank = (sorted: number[], q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
 
 describe('trainModel', () => {
   let model: DetectorModel
@@ -61,17 +76,23 @@ describe('trainModel', () => {
   it('describes itself, its training and what it was trained on', () => {
     assert.equal(model.format, MODEL_FORMAT)
     assert.equal(model.version, MODEL_VERSION)
-    assert.equal(MODEL_VERSION, 4)
+    assert.equal(MODEL_VERSION, 5)
     assert.ok(!Number.isNaN(Date.parse(model.created_at)))
     assert.deepEqual(model.params, {
       trees: 50,
       sampleSize: DEFAULT_PARAMS.sampleSize,
       seed: 11,
-      thresholdQuantile: DEFAULT_PARAMS.thresholdQuantile,
-      calibrationFraction: 0.2,
-      tailQuantile: DEFAULT_PARAMS.tailQuantile,
+      alarmBudget: 0.3,
+      calibrationFraction: 0.5,
+      tailQuantile: 0.999,
+      tailDecades: 2,
     })
-    assert.deepEqual(model.training, { records: 2000, drones: 5, training_rows: 1600, calibration_rows: 400 })
+    assert.deepEqual(model.training, {
+      records: 2000,
+      drones: 5,
+      training_rows: 1000,
+      calibration_rows: 1000,
+    })
     assert.deepEqual(model.check_names, [...CHECK_NAMES])
     assert.deepEqual(model.feature_names, [...FEATURE_NAMES])
     assert.equal(model.forest.trees.length, 50)
@@ -79,11 +100,11 @@ describe('trainModel', () => {
     assert.ok(model.threshold > 0 && model.threshold < 1)
   })
 
-  it('records each check’s tail: its quantile over the training rows', async () => {
+  it('records each check’s tail: its quantile over the training rows, extrapolated', async () => {
     assert.equal(model.check_tails.length, CHECK_NAMES.length)
     assert.ok(model.check_tails.every((t) => Number.isFinite(t) && t > 0))
     const { fit } = splitChecks(training)
-    // At quantile 1 the tail is the largest value the training rows show.
+    // At quantile 1 the tail is the largest value the training rows show: no decade lies beyond it.
     const top = await trainModel(training, { ...options, tailQuantile: 1 })
     for (const [c, spec] of CHECKS.entries()) {
       const name = spec.name
@@ -94,13 +115,28 @@ describe('trainModel', () => {
       // The GPS offset is 0 in healthy flight; it is measured in GPS steps and shares their tail.
       const source = name === 'gps_offset' ? CHECK_NAMES.indexOf('gps_step') : c
       const known = fit.map((row) => row[source]!).filter((v) => !Number.isNaN(v))
-      assert.ok(known.length > 1000, name)
+      assert.ok(known.length > 500, name)
       assert.equal(top.check_tails[c], Math.max(...known), name)
-      // And at the default quantile, all but the rarest values are at or below it.
+      // At the defaults: the 0.999 quantile and twice the step from the 0.99 quantile up to it.
+      const sorted = [...known].sort((a, b) => a - b)
+      const q999 = nearestRank(sorted, 0.999)
+      const expected = q999 + 2 * (q999 - nearestRank(sorted, 0.99))
+      assert.ok(
+        Math.abs(model.check_tails[c]! - Math.max(expected, 1e-9)) < 1e-12,
+        `${name}: ${model.check_tails[c]} ${expected}`,
+      )
       const below = known.filter((v) => v <= model.check_tails[c]!).length
-      assert.ok(below / known.length >= DEFAULT_PARAMS.tailQuantile, `${name}: ${below} of ${known.length}`)
-      assert.ok(model.check_tails[c]! <= top.check_tails[c]!, name)
+      assert.ok(below / known.length >= 0.999, `${name}: ${below} of ${known.length}`)
     }
+  })
+
+  it('extrapolates a tail a decade at a time, as an exponential tail continues', () => {
+    const values = Float64Array.from({ length: 1000 }, (_, i) => i + 1)
+    assert.equal(extrapolatedTail(values, 0.999, 0), 999)
+    assert.equal(extrapolatedTail(values, 0.999, 1), 999 + 9)
+    assert.equal(extrapolatedTail(values, 0.999, 2), 999 + 18)
+    assert.equal(extrapolatedTail(values, 0.99, 2), 990 + 2 * 90)
+    assert.equal(extrapolatedTail(values, 1, 3), 1000)
   })
 
   it('records each feature’s median over the training rows, which stands in for an unknown one', () => {
@@ -119,23 +155,44 @@ describe('trainModel', () => {
     }
   })
 
-  it('puts the threshold at the chosen quantile of the held-out records’ scores', async () => {
-    const { held } = splitChecks(training)
-    const heldScores = (m: DetectorModel): number[] => {
+  it('puts the threshold where the held-out flight raises at most the budgeted alarms', async () => {
+    const { heldByDrone } = splitChecks(training)
+    /** Held-out scores per drone, and the alarms (flagged runs less than 1 s apart are one) at a threshold. */
+    const heldOut = (m: DetectorModel) => {
       const score = compileForest(m.forest)
-      return held.map((checks) => score(fillUnknown(toFeatures(checks, m.check_tails), m.feature_medians)))
+      const flights = heldByDrone.map(({ checks, times }) => ({
+        times,
+        scores: checks.map((c) => score(fillUnknown(toFeatures(c, m.check_tails), m.feature_medians))),
+      }))
+      const alarms = (threshold: number): number => {
+        let count = 0
+        for (const { times, scores } of flights) {
+          let last = Number.NEGATIVE_INFINITY
+          scores.forEach((s, i) => {
+            if (s <= threshold) return
+            if (times[i]! - last >= 1000) count++
+            last = times[i]!
+          })
+        }
+        return count
+      }
+      return { scores: flights.flatMap((f) => f.scores).sort((a, b) => a - b), alarms }
     }
-    const strict = await trainModel(training, { ...options, thresholdQuantile: 1 })
-    const strictScores = heldScores(strict)
-    assert.equal(strict.threshold, Math.max(...strictScores), 'quantile 1: the highest held-out score')
-    const loose = await trainModel(training, { ...options, thresholdQuantile: 0.9 })
-    const looseScores = heldScores(loose)
-    const above = looseScores.filter((s) => s > loose.threshold).length
-    assert.ok(
-      above <= 0.1 * held.length && above >= 0.1 * held.length - 5,
-      `${above} of ${held.length} above`,
-    )
-    assert.ok(loose.threshold < model.threshold && model.threshold <= strict.threshold)
+    // 5 drones x 200 held-out records at 10 Hz: 5 x 19.9 s, 0.0276 drone-hours.
+    const strict = await trainModel(training, { ...options, alarmBudget: 0 })
+    const strictHeld = heldOut(strict)
+    assert.equal(strict.threshold, strictHeld.scores.at(-1), 'no alarm allowed: the highest held-out score')
+    assert.equal(strictHeld.alarms(strict.threshold), 0)
+    // The default budget allows no whole alarm on so short a flight either.
+    assert.equal(model.threshold, heldOut(model).scores.at(-1))
+    // 110 per drone-hour: 3 alarms.
+    const loose = await trainModel(training, { ...options, alarmBudget: 110 })
+    const looseHeld = heldOut(loose)
+    assert.ok(looseHeld.alarms(loose.threshold) <= 3, `${looseHeld.alarms(loose.threshold)} alarms`)
+    assert.ok(looseHeld.alarms(loose.threshold) >= 1, 'the budget is used')
+    const next = looseHeld.scores.filter((s) => s < loose.threshold).at(-1)!
+    assert.ok(looseHeld.alarms(next) > 3, 'the next lower held-out score would exceed the budget')
+    assert.ok(loose.threshold < strict.threshold)
   })
 
   it('is reproducible for a seed and differs across seeds', async () => {
@@ -160,8 +217,13 @@ describe('trainModel', () => {
     )
     await assert.rejects(trainModel(records.slice(0, 2)), /2 records are too few/)
     await assert.rejects(
-      trainModel(records, { thresholdQuantile: 0 }),
-      /thresholdQuantile must be in \(0, 1\]/,
+      trainModel(records, { alarmBudget: -1 }),
+      /alarmBudget must be a finite number, at least 0/,
+    )
+    await assert.rejects(trainModel(records, { tailQuantile: 0.5 }), /tailQuantile must be in \[0.9, 1\]/)
+    await assert.rejects(
+      trainModel(records, { tailDecades: -1 }),
+      /tailDecades must be a finite number, at least 0/,
     )
     await assert.rejects(
       trainModel(records, { calibrationFraction: 1 }),
@@ -231,9 +293,9 @@ describe('saveModel and loadModel', () => {
   it('asks for retraining on another version', async () => {
     await assert.rejects(
       loadModel(write('v1.json', { ...model, version: 1 })),
-      /v1\.json is model version 1, this detector reads version 4; train one with/,
+      /v1\.json is model version 1, this detector reads version 5; train one with/,
     )
-    await assert.rejects(loadModel(write('v5.json', { ...model, version: 5 })), /model version 5/)
+    await assert.rejects(loadModel(write('v6.json', { ...model, version: 6 })), /model version 6/)
   })
 
   it('asks for retraining on other features or other checks', async () => {

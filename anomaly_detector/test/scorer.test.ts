@@ -103,7 +103,11 @@ describe('createScorer', () => {
           `${fault.sensor}_step`,
           `${fault.droneId} at ${fault.startS} s`,
         )
-        assert.ok(spike.features![0]!.surprise > 2)
+        // Beyond the check's tail: the healthy fleet's extrapolated 1-in-100,000 value.
+        assert.ok(
+          spike.features![0]!.surprise > 1.5,
+          `${fault.droneId} ${fault.sensor} surprise ${spike.features![0]!.surprise}`,
+        )
       }
     })
 

@@ -67,10 +67,13 @@ export interface Evaluation {
   settle_s: number
 }
 
+/** Flagged runs of one drone closer than this (s) are one alarm, unless told otherwise. */
+export const DEFAULT_MERGE_S = 1
+
 export interface EvaluationOptions {
   /** Seconds after a fault event that count as its settling period. Default 10. */
   settleS?: number
-  /** Flagged runs closer than this (s) are one alarm. Default 1. */
+  /** Flagged runs closer than this (s) are one alarm. Default DEFAULT_MERGE_S. */
   mergeS?: number
 }
 
@@ -88,7 +91,7 @@ interface FaultEvent {
 
 export function evaluate(points: Iterable<JudgedPoint>, options: EvaluationOptions = {}): Evaluation {
   const settleS = options.settleS ?? 10
-  const mergeMs = (options.mergeS ?? 1) * 1000
+  const mergeMs = (options.mergeS ?? DEFAULT_MERGE_S) * 1000
   const byDrone = new Map<string, JudgedPoint[]>()
   for (const p of points) {
     let list = byDrone.get(p.drone_id)
