@@ -125,10 +125,15 @@ const STALE_REFERENCE_S = 1
 const STALE_RATE_REFERENCE_S = 0.3
 /** A reference older than this many sample intervals is held: readings since were not trusted. */
 const HELD_REFERENCE = 1.5
-/** Samples a check needs before its z means something. */
-const WARMUP = 20
 /**
- * Residuals a typical size learns from before it starts setting the large ones aside. Twenty
+ * Residuals a check learns from before its z counts. A typical size from n residuals is off by about
+ * 1/√n: from 20 (the value before), by a fifth, and a drone's first seconds gave the false alarms
+ * that no held-out stretch of training flight (which never starts a drone) could price in; from 50,
+ * by a seventh. A drone's first 5 s, or its first after a gap or a restart, go unchecked.
+ */
+const WARMUP = 50
+/**
+ * Residuals a typical size learns from before it starts setting the large ones aside. A few dozen
  * samples can make it several times too small (a second of a quiet sensor on the ground); gating at
  * once would lock it there, every ordinary residual after counting as too large to learn from, and
  * the check would keep firing for as long as the drone flies. So the first ones are all learned.

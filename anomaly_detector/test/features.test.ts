@@ -92,21 +92,22 @@ describe('DroneTracker', () => {
       if (spec.family === 'repeat') assert.equal(first![c], 0, spec.name)
       else assert.ok(Number.isNaN(first![c]), `${spec.name} = ${first![c]} on the first record`)
     }
-    // A step check needs a reference and a typical residual learned over 20 samples first.
-    for (const row of healthy.slice(1, 21)) {
+    // A step check needs a reference and a typical residual learned over 50 samples first.
+    for (const row of healthy.slice(1, 51)) {
       for (const sensor of SENSORS) assert.ok(Number.isNaN(check(row, `${sensor}_step`)), sensor)
     }
-    // The longest window is 6 s; by 10 s every check is known, finite and not negative.
-    for (const [r, row] of healthy.slice(100).entries()) {
+    for (const sensor of SENSORS) assert.ok(Number.isFinite(check(healthy[52]!, `${sensor}_step`)), sensor)
+    // The longest window is 6 s, then 50 residuals: by 12 s every check is known, finite and not negative.
+    for (const [r, row] of healthy.slice(120).entries()) {
       row.forEach((z, c) =>
-        assert.ok(Number.isFinite(z) && z >= 0, `record ${r + 100}: ${CHECK_NAMES[c]} = ${z}`),
+        assert.ok(Number.isFinite(z) && z >= 0, `record ${r + 120}: ${CHECK_NAMES[c]} = ${z}`),
       )
     }
   })
 
   it('keeps every check ordinary on a healthy flight', () => {
     for (const [c, name] of CHECK_NAMES.entries()) {
-      const max = Math.max(...healthy.slice(100).map((row) => row[c]!))
+      const max = Math.max(...healthy.slice(120).map((row) => row[c]!))
       assert.ok(max < 6, `${name} reached ${max}`)
     }
   })
