@@ -13,7 +13,7 @@
  *   was, so the record after a spike is compared with the last good value, not with the spike.
  *   GPS keeps the part of each position step no motion explains (`gps_offset`), so a position that
  *   leaps and stays offset is flagged until it leaps back.
- * - noise checks: the spread of each sensor's third differences over the last 1 s and 3 s,
+ * - noise checks: the spread of each sensor's third differences over the last 1 s, 3 s and 10 s,
  *   against its long-run spread (noise bursts).
  * - repeat checks: how many samples in a row a sensor has repeated its value exactly. A noisy
  *   sensor never does (a frozen one always does).
@@ -65,6 +65,16 @@ const SENSOR_LABELS = [
 const GPS = SCALARS.length
 const SENSOR_COUNT = SCALARS.length + 1
 
+/**
+ * The noise checks' windows, in seconds: each sensor's noise over the last 1 s (lower quartile), 3 s
+ * and 10 s (medians). The longer the window, the smaller the healthy spread of its median: a burst
+ * that doubles or triples a sensor's noise is within what 3 s of healthy flight show now and then,
+ * and not within what 10 s show.
+ */
+const NOISE_WINDOWS_S = [1, 3, 10]
+/** Which window is the 10 s one, reported only as far as the 3 s one, times this, confirms it. */
+const LONG_NOISE = 2
+const LONG_NOISE_CONFIRM = 1.2
 /** The check families the model sees, one feature each (see `toFeatures`). */
 export const FAMILIES = ['step', 'noise', 'consistency'] as const
 export type Family = (typeof FAMILIES)[number]
@@ -92,8 +102,7 @@ export const CHECKS: readonly CheckSpec[] = [
   ...SENSOR_LABELS.map((s) => ({ name: `${s}_step`, family: 'step' as const })),
   { name: 'gps_offset', family: 'step' },
   ...SENSOR_LABELS.flatMap((s) => [
-    { name: `${s}_noise_1s`, family: 'noise' as const },
-    { name: `${s}_noise_3s`, family: 'noise' as const },
+    ...NOISE_WINDOWS_S.map((w) => ({ name: `${s}_noise_${w}s`, family: 'noise' as const })),
   ]),
   ...SENSOR_LABELS.map((s) => ({ name: `${s}_repeats`, family: 'repeat' as const })),
   ...CONSISTENCY_CHECKS.map((name) => ({ name, family: 'consistency' as const })),
@@ -159,10 +168,8 @@ const GPS_OFFSET_CANCEL = 0.2
 /** Below this ground speed (m/s) the course is not defined well enough to check speed change or yaw rate. */
 const MIN_COURSE_SPEED = 3
 
-/** Samples of history kept per drone: 8 s at 10 Hz, enough for the longest window and its chord. */
-const CAPACITY = 80
-/** The noise checks' windows, in seconds: the 1 s and 3 s checks of each sensor. */
-const NOISE_WINDOWS_S = [1, 3]
+/** Samples of history kept per drone: 11 s at 10 Hz, enough for the longest window (10 s noise). */
+const CAPACITY = 110
 // One history slot: the time (s), then each sensor twice, as trusted (a reading its step check did
 // not trust is replaced by its prediction, and GPS has its unexplained offset removed) and as read,
 // then the roll and pitch the trusted specific force implies. Windowed consistency checks read the
@@ -646,12 +653,14 @@ export class DroneTracker {
       if (n === 0) continue
       for (let i = 0; i < SENSOR_COUNT; i++) {
         const base = (w * SENSOR_COUNT + i) * CAPACITY
-        const check = NOISE + 2 * i + w
+        const check = NOISE + NOISE_WINDOWS_S.length * i + w
         const size = w === 0 ? lowerQuartile(sorted, base, n) : median(sorted, base, n)
-        checks[check] = this.typical[check]!.z(size, this.repeats[i] === 0)
+        const z = this.typical[check]!.z(size, this.repeats[i] === 0)
+        // The 10 s median stays up for 5 s after a burst ends; the 3 s one has fallen back by then.
+        checks[check] = w === LONG_NOISE ? Math.min(z, LONG_NOISE_CONFIRM * checks[check - 1]!) : z
       }
     }
-    this.gpsNoisy = checks[NOISE + 2 * GPS]! >= LEARN_GATE
+    this.gpsNoisy = checks[NOISE + NOISE_WINDOWS_S.length * GPS]! >= LEARN_GATE
   }
 
   /**
