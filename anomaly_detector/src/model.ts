@@ -127,8 +127,8 @@ export async function trainModel(
   }
 
   const trackers = new Map<string, DroneTracker>()
-  const rowsByDrone = new Map<string, Checks[]>()
-  const timesByDrone = new Map<string, number[]>()
+  /** Each drone's checks and timestamps, in seq order. */
+  const flights = new Map<string, { rows: Checks[]; times: number[] }>()
   let recordCount = 0
   for await (const record of records) {
     let tracker = trackers.get(record.drone_id)
@@ -139,29 +139,25 @@ export async function trainModel(
           'sort the training data by drone and seq',
       )
     }
-    let rows = rowsByDrone.get(record.drone_id)
-    let times = timesByDrone.get(record.drone_id)
-    if (!rows || !times) {
-      rowsByDrone.set(record.drone_id, (rows = []))
-      timesByDrone.set(record.drone_id, (times = []))
-    }
-    rows.push(tracker.push(record))
-    times.push(record.timestamp)
+    let flight = flights.get(record.drone_id)
+    if (!flight) flights.set(record.drone_id, (flight = { rows: [], times: [] }))
+    flight.rows.push(tracker.push(record))
+    flight.times.push(record.timestamp)
     recordCount++
   }
 
   const trainingRows: Checks[] = []
-  const calibrationRows: Checks[] = []
   const heldOut: HeldOutFlight[] = []
-  for (const [drone, rows] of rowsByDrone) {
+  for (const { rows, times } of flights.values()) {
     const split = rows.length - Math.floor(rows.length * params.calibrationFraction)
-    rows.forEach((row, i) => (i < split ? trainingRows : calibrationRows).push(row))
-    heldOut.push({ rows: rows.slice(split), times: timesByDrone.get(drone)!.slice(split), scores: [] })
+    for (let i = 0; i < split; i++) trainingRows.push(rows[i]!)
+    heldOut.push({ rows: rows.slice(split), times: times.slice(split), scores: [] })
   }
-  if (trainingRows.length < 2 || calibrationRows.length < 1) {
+  const heldOutRows = heldOut.reduce((sum, flight) => sum + flight.rows.length, 0)
+  if (trainingRows.length < 2 || heldOutRows < 1) {
     throw new ModelError(
       `${recordCount} records are too few to train and calibrate a model ` +
-        `(${trainingRows.length} training rows, ${calibrationRows.length} held out)`,
+        `(${trainingRows.length} training rows, ${heldOutRows} held out)`,
     )
   }
 
@@ -194,9 +190,9 @@ export async function trainModel(
     params,
     training: {
       records: recordCount,
-      drones: rowsByDrone.size,
+      drones: flights.size,
       training_rows: trainingRows.length,
-      calibration_rows: calibrationRows.length,
+      calibration_rows: heldOutRows,
     },
     check_names: [...CHECK_NAMES],
     check_tails: tails,
@@ -259,7 +255,7 @@ function heldOutAlarms(flights: HeldOutFlight[], threshold: number): number {
  * The lowest held-out score that, as the threshold, leaves at most `budget` alarms per drone-hour
  * of held-out flight (rounded down to whole alarms); the highest held-out score when that is none.
  */
-export function thresholdWithin(flights: HeldOutFlight[], budget: number): number {
+function thresholdWithin(flights: HeldOutFlight[], budget: number): number {
   const hours =
     flights.reduce((sum, f) => sum + (f.times.length > 1 ? f.times.at(-1)! - f.times[0]! : 0), 0) / 3_600_000
   const allowed = Math.floor(budget * hours + 1e-9)
