@@ -72,8 +72,8 @@ const SENSOR_COUNT = SCALARS.length + 1
  * and not within what 10 s show.
  */
 const NOISE_WINDOWS_S = [1, 3, 10]
-/** Which window is the 10 s one, reported only as far as the 3 s one, times this, confirms it. */
-const LONG_NOISE = 2
+/** The longest window (10 s), reported only as far as the one before it (3 s), times this, confirms it. */
+const LONG_NOISE = NOISE_WINDOWS_S.length - 1
 const LONG_NOISE_CONFIRM = 1.2
 /** The check families the model sees, one feature each (see `toFeatures`). */
 export const FAMILIES = ['step', 'noise', 'consistency'] as const
@@ -101,9 +101,9 @@ type ConsistencyCheck = (typeof CONSISTENCY_CHECKS)[number]
 export const CHECKS: readonly CheckSpec[] = [
   ...SENSOR_LABELS.map((s) => ({ name: `${s}_step`, family: 'step' as const })),
   { name: 'gps_offset', family: 'step' },
-  ...SENSOR_LABELS.flatMap((s) => [
-    ...NOISE_WINDOWS_S.map((w) => ({ name: `${s}_noise_${w}s`, family: 'noise' as const })),
-  ]),
+  ...SENSOR_LABELS.flatMap((s) =>
+    NOISE_WINDOWS_S.map((w) => ({ name: `${s}_noise_${w}s`, family: 'noise' as const })),
+  ),
   ...SENSOR_LABELS.map((s) => ({ name: `${s}_repeats`, family: 'repeat' as const })),
   ...CONSISTENCY_CHECKS.map((name) => ({ name, family: 'consistency' as const })),
 ]
