@@ -75,8 +75,15 @@ const NOISE_WINDOWS_S = [1, 3, 10]
 /** The longest window (10 s), reported only as far as the one before it (3 s), times this, confirms it. */
 const LONG_NOISE = NOISE_WINDOWS_S.length - 1
 const LONG_NOISE_CONFIRM = 1.2
+/**
+ * The sustained checks' window, in seconds: each consistency check's lower quartile over the last
+ * 5 s. A drift's residual grows slowly and stays, below the consistency checks' tails (set by a
+ * manoeuvre's brief disagreements) for most of a drift's early part; three quarters of 5 s above a
+ * level is something a manoeuvre seldom holds. Longer windows lag the drift by more than they gain.
+ */
+const SUSTAINED_S = 5
 /** The check families the model sees, one feature each (see `toFeatures`). */
-export const FAMILIES = ['step', 'noise', 'consistency'] as const
+export const FAMILIES = ['step', 'noise', 'consistency', 'sustained'] as const
 export type Family = (typeof FAMILIES)[number]
 
 interface CheckSpec {
@@ -106,6 +113,7 @@ export const CHECKS: readonly CheckSpec[] = [
   ),
   ...SENSOR_LABELS.map((s) => ({ name: `${s}_repeats`, family: 'repeat' as const })),
   ...CONSISTENCY_CHECKS.map((name) => ({ name, family: 'consistency' as const })),
+  ...CONSISTENCY_CHECKS.map((name) => ({ name: `${name}_sustained`, family: 'sustained' as const })),
 ]
 export const CHECK_NAMES = CHECKS.map((c) => c.name)
 const checkIndex = (name: string): number => CHECK_NAMES.indexOf(name)
@@ -114,6 +122,7 @@ const GPS_OFFSET = checkIndex('gps_offset')
 const NOISE = checkIndex('accel_x_noise_1s')
 const REPEAT = checkIndex('accel_x_repeats')
 const CONSISTENCY = checkIndex(CONSISTENCY_CHECKS[0])
+const SUSTAINED = checkIndex(`${CONSISTENCY_CHECKS[0]}_sustained`)
 const CONSISTENCY_INDEX = Object.fromEntries(
   CONSISTENCY_CHECKS.map((name, i) => [name, CONSISTENCY + i]),
 ) as Record<ConsistencyCheck, number>
@@ -204,7 +213,9 @@ const NOISE_SIZE = PITCH + 1
  */
 const ROLL_RATE_TERM = NOISE_SIZE + SENSOR_COUNT
 const PITCH_RATE_TERM = ROLL_RATE_TERM + 1
-const SLOT = PITCH_RATE_TERM + 1
+/** Each consistency check's z at this sample (NaN where it was unknown), for the sustained checks. */
+const CONSISTENCY_Z = PITCH_RATE_TERM + 1
+const SLOT = CONSISTENCY_Z + CONSISTENCY_CHECKS.length
 
 /** One record's checks: z per CHECKS entry, NaN where the record gives no basis for it yet. */
 export type Checks = Float64Array
@@ -306,6 +317,14 @@ export class DroneTracker {
    */
   private noiseSorted = new Float64Array(NOISE_WINDOWS_S.length * SENSOR_COUNT * CAPACITY)
   private noiseCount = NOISE_WINDOWS_S.map(() => 0)
+  /**
+   * The sustained checks' windows, kept sorted the same way: check i's known values (NaN left out)
+   * at samples 0..sustainedSpan - 1 are the first sustainedCount[i] of the CAPACITY values from
+   * i * CAPACITY.
+   */
+  private sustainedSorted = new Float64Array(CONSISTENCY_CHECKS.length * CAPACITY)
+  private sustainedCount = new Int32Array(CONSISTENCY_CHECKS.length)
+  private sustainedSpan = 0
 
   /** The last seq pushed, -1 before the first. */
   get lastSeq(): number {
@@ -346,6 +365,8 @@ export class DroneTracker {
     copy.typical = this.typical.map((t) => t.clone())
     copy.noiseSorted = this.noiseSorted.slice()
     copy.noiseCount = [...this.noiseCount]
+    copy.sustainedSorted = this.sustainedSorted.slice()
+    copy.sustainedCount = this.sustainedCount.slice()
     return copy
   }
 
@@ -377,6 +398,7 @@ export class DroneTracker {
     this.storeRateTerms(slot)
     this.noiseChecks(checks)
     this.consistencyChecks(checks)
+    this.sustainedChecks(slot, checks)
     return checks
   }
 
@@ -394,6 +416,8 @@ export class DroneTracker {
     this.candidate = undefined
     this.pending = undefined
     this.noiseCount.fill(0)
+    this.sustainedCount.fill(0)
+    this.sustainedSpan = 0
     this.newestBroken = Number.POSITIVE_INFINITY
     this.newestRateBroken = Number.POSITIVE_INFINITY
   }
@@ -718,6 +742,47 @@ export class DroneTracker {
     this.setCheck(checks, 'pitch_rate_vs_accel_tilt_3s', this.tiltRateResidual(3, PITCH))
   }
 
+  /**
+   * Each consistency check's lower quartile over the last SUSTAINED_S seconds, counting only the
+   * samples since the newest untrusted reading: a drift ends in a step that is not trusted, and the
+   * elevated values from before it would otherwise hold the check up for seconds after the fault.
+   * Unknown until half the window's samples have a known value.
+   */
+  private sustainedChecks(slot: number, checks: Checks): void {
+    const h = this.history
+    for (let i = 0; i < CONSISTENCY_CHECKS.length; i++) h[slot + CONSISTENCY_Z + i] = checks[CONSISTENCY + i]!
+    const full = this.back(SUSTAINED_S)
+    // Before the history reaches back a whole window, the window is all of it.
+    const span = Math.min(full < 0 ? this.length : full, this.newestBroken)
+    this.slideSustainedWindow(span)
+    if (full < 0) return
+    for (let i = 0; i < CONSISTENCY_CHECKS.length; i++) {
+      const n = this.sustainedCount[i]!
+      if (n >= full / 2) checks[SUSTAINED + i] = lowerQuartile(this.sustainedSorted, i * CAPACITY, n)
+    }
+  }
+
+  /** Moves the sustained windows on to samples 0..span-1, as `slideNoiseWindow` does. */
+  private slideSustainedWindow(span: number): void {
+    const old = this.sustainedSpan
+    for (let i = 0; i < CONSISTENCY_CHECKS.length; i++) {
+      const base = i * CAPACITY
+      const sorted = this.sustainedSorted
+      let count = this.sustainedCount[i]!
+      for (let k = Math.max(span, 1); k <= old; k++) {
+        const z = this.value(k, CONSISTENCY_Z + i)
+        if (!Number.isNaN(z)) count = removeSorted(sorted, base, count, z)
+      }
+      for (let k = 0; k < span; k = k === 0 ? old + 1 : k + 1) {
+        // The new sample, then any older ones a window longer than before now reaches.
+        const z = this.value(k, CONSISTENCY_Z + i)
+        if (!Number.isNaN(z)) count = insertSorted(sorted, base, count, z)
+      }
+      this.sustainedCount[i] = count
+    }
+    this.sustainedSpan = span
+  }
+
   private setCheck(checks: Checks, name: ConsistencyCheck, residual: number | undefined): void {
     if (residual === undefined) return
     const at = CONSISTENCY_INDEX[name]
@@ -937,6 +1002,18 @@ const REPEAT_SURPRISE = 1000
 
 /** Per check, whether it is a repeat count, and the feature it feeds: looked up once, not per record. */
 const IS_REPEAT = CHECKS.map((c) => c.family === 'repeat')
+/**
+ * Each check's value in ordinary flight, where its surprise is 0. A residual is 0 when the sensors
+ * agree; a noise check is a window's noise over the drone's usual noise, so 1. Measured from 0, a
+ * noise check in ordinary flight sat at 0.7 of its tail, and its family's largest of 27 stayed near
+ * the top of its range, where a burst that doubles one sensor's noise hardly moved it.
+ */
+export const ORDINARY = CHECKS.map((c) => (c.family === 'noise' ? 1 : 0))
+
+/** A check's surprise: 0 at its ordinary value, 1 at its tail. Not for repeat counts. */
+export function surpriseOf(c: number, z: number, tails: ArrayLike<number>): number {
+  return (z - ORDINARY[c]!) / (tails[c]! - ORDINARY[c]!)
+}
 const FEATURE_OF_CHECK = CHECKS.map((c) => (c.family === 'repeat' ? 1 : FAMILIES.indexOf(c.family)))
 
 /** Feature names in vector order; a model records them and refuses to load if they change. */
@@ -944,14 +1021,16 @@ export const FEATURE_NAMES = [
   'step_surprise',
   'noise_surprise',
   'consistency_surprise',
+  'sustained_surprise',
   'max_surprise',
 ] as const
 export type FeatureName = (typeof FEATURE_NAMES)[number]
 
 /**
- * The model's features from a record's checks: per family, the largest check divided by that
- * check's tail (its high quantile over the training fleet, so checks with heavier tails do not
- * drown the others), and the largest of those. A family none of whose checks is known yet is NaN.
+ * The model's features from a record's checks: per family, the largest surprise (a check's way from
+ * its ordinary value to its tail, the tail being where the training fleet's values end, so checks
+ * with heavier tails do not drown the others), and the largest of those. A family none of whose
+ * checks is known yet is NaN.
  */
 export function toFeatures(checks: Checks, tails: ArrayLike<number>): Float64Array {
   const features = new Float64Array(FEATURE_NAMES.length).fill(Number.NaN)
@@ -959,7 +1038,7 @@ export function toFeatures(checks: Checks, tails: ArrayLike<number>): Float64Arr
     const z = checks[c]!
     if (Number.isNaN(z)) continue
     const repeat = IS_REPEAT[c]
-    const value = repeat ? (z > 0 ? REPEAT_SURPRISE + z : 0) : z / tails[c]!
+    const value = repeat ? (z > 0 ? REPEAT_SURPRISE + z : 0) : surpriseOf(c, z, tails)
     const f = FEATURE_OF_CHECK[c]!
     if (!(value <= features[f]!)) features[f] = value
   }

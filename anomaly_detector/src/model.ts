@@ -21,7 +21,15 @@ import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
 import { DEFAULT_MERGE_S } from '@drone-pipeline/shared/evaluation.ts'
-import { CHECK_NAMES, CHECKS, DroneTracker, FEATURE_NAMES, toFeatures, type Checks } from './features.ts'
+import {
+  CHECK_NAMES,
+  CHECKS,
+  DroneTracker,
+  FEATURE_NAMES,
+  ORDINARY,
+  toFeatures,
+  type Checks,
+} from './features.ts'
 
 const GPS_OFFSET_CHECK = CHECK_NAMES.indexOf('gps_offset')
 const GPS_STEP_CHECK = CHECK_NAMES.indexOf('gps_step')
@@ -33,7 +41,7 @@ import {
 } from './isolation-forest.ts'
 
 export const MODEL_FORMAT = 'drone-anomaly-iforest'
-export const MODEL_VERSION = 5
+export const MODEL_VERSION = 6
 
 export interface ModelParams {
   trees: number
@@ -166,7 +174,7 @@ export async function trainModel(
     // The offset is measured in typical GPS steps and is 0 in healthy flight: it shares their tail.
     if (c === GPS_OFFSET_CHECK) c = GPS_STEP_CHECK
     const known = Float64Array.from(trainingRows.map((row) => row[c]!).filter((v) => !Number.isNaN(v))).sort()
-    return Math.max(extrapolatedTail(known, params.tailQuantile, params.tailDecades), 1e-9)
+    return Math.max(extrapolatedTail(known, params.tailQuantile, params.tailDecades), ORDINARY[c]! + 1e-9)
   })
   const toRow = (checks: Checks) => toFeatures(checks, tails)
   const featureRows = trainingRows.map(toRow)
@@ -344,9 +352,11 @@ function structureProblem(m: Partial<Record<keyof DetectorModel, unknown>>): str
     if (
       !Array.isArray(values) ||
       values.length !== length ||
-      !values.every((v) => typeof v === 'number' && Number.isFinite(v) && (key !== 'check_tails' || v > 0))
+      !values.every(
+        (v, i) => typeof v === 'number' && Number.isFinite(v) && (key !== 'check_tails' || v > ORDINARY[i]!),
+      )
     ) {
-      return `${key} must hold ${length} finite numbers${key === 'check_tails' ? ' above 0' : ''}`
+      return `${key} must hold ${length} finite numbers${key === 'check_tails' ? ' above 0 (noise checks: above 1)' : ''}`
     }
   }
   const problem = forestProblem(m.forest)

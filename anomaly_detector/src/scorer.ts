@@ -4,14 +4,17 @@
  * measured offline is what runs live.
  */
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
-import { CHECK_NAMES, CHECKS, DroneTracker, toFeatures, type Checks } from './features.ts'
+import { CHECK_NAMES, CHECKS, DroneTracker, surpriseOf, toFeatures, type Checks } from './features.ts'
 import { compileForest } from './isolation-forest.ts'
 import { fillUnknown, type DetectorModel } from './model.ts'
 
 /** A check that made a record unusual: its surprise (the check's value over its training tail). */
 export interface FeatureContribution {
   name: string
-  /** Above 1: beyond what the training fleet showed in all but its rarest moments. Repeats: the run length. */
+  /**
+   * 0 at the check's ordinary value, 1 at its tail; above 1: beyond what the training fleet showed in
+   * all but its rarest moments. Repeats: the run length.
+   */
   surprise: number
 }
 
@@ -46,7 +49,7 @@ export function createScorer(model: DetectorModel, options: ScorerOptions = {}):
   const explain = (checks: Checks): FeatureContribution[] =>
     CHECK_NAMES.map((name, c) => ({
       name,
-      surprise: CHECKS[c]!.family === 'repeat' ? checks[c]! : checks[c]! / tails[c]!,
+      surprise: CHECKS[c]!.family === 'repeat' ? checks[c]! : surpriseOf(c, checks[c]!, tails),
     }))
       .filter((f) => f.surprise > 0)
       .sort((a, b) => b.surprise - a.surprise)

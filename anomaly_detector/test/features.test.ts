@@ -77,10 +77,16 @@ describe('CHECKS', () => {
     }
     assert.equal(CHECKS[at('gps_offset')]!.family, 'step')
     assert.equal(CHECKS[at('velocity_vs_gps_speed_1s')]!.family, 'consistency')
-    assert.deepEqual([...FAMILIES], ['step', 'noise', 'consistency'])
+    const consistency = CHECKS.filter((c) => c.family === 'consistency').map((c) => c.name)
+    assert.deepEqual(
+      CHECKS.filter((c) => c.family === 'sustained').map((c) => c.name),
+      consistency.map((name) => `${name}_sustained`),
+      'a sustained check for every consistency check',
+    )
+    assert.deepEqual([...FAMILIES], ['step', 'noise', 'consistency', 'sustained'])
     assert.deepEqual(
       [...FEATURE_NAMES],
-      ['step_surprise', 'noise_surprise', 'consistency_surprise', 'max_surprise'],
+      ['step_surprise', 'noise_surprise', 'consistency_surprise', 'sustained_surprise', 'max_surprise'],
     )
   })
 })
@@ -378,7 +384,7 @@ describe('DroneTracker', () => {
           (r) => ({ [field]: r[field] + size }),
         ),
       )
-      for (const name of names) {
+      for (const name of [...names, ...names.map((n) => `${n}_sustained`)]) {
         const usual = maxOf(healthy, name, 100, 400)
         // Once the bias is past the start of the window (and its untrusted first second).
         const biased = medianOf(rows, name, FAULT_AT + 90, 400)
@@ -391,6 +397,46 @@ describe('DroneTracker', () => {
       for (const name of untouched) assert.ok(maxOf(rows, name, FAULT_AT + 90, 400) < 6, name)
     })
   }
+
+  it('holds a slowly growing bias in the sustained checks while the instant ones flicker', () => {
+    // Speed reads 0.02 m/s too high per second more: 0.6 m/s after 30 s, no step anywhere.
+    const rows = run(
+      faulty(
+        (seq) => seq >= FAULT_AT,
+        (r) => ({ velocity: r.velocity + 0.002 * (r.seq - FAULT_AT) }),
+      ),
+    )
+    const instant = 'velocity_vs_gps_speed_1s'
+    const sustained = `${instant}_sustained`
+    const from = FAULT_AT + 200
+    // The lower quartile of 5 s of the instant check: never above its own window's values.
+    for (let r = from; r < 400; r++) {
+      const window = rows.slice(r - 49, r + 1).map((row) => check(row, instant))
+      const sorted = window.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b)
+      assert.equal(check(rows[r]!, sustained), sorted[(sorted.length - 1) >> 2], `record ${r}`)
+    }
+    const usual = maxOf(healthy, sustained, 100, 400)
+    const held = Math.min(...rows.slice(from, 400).map((row) => check(row, sustained)))
+    assert.ok(held > usual, `sustained: at least ${held} in the drift's last 10 s, at most ${usual} healthy`)
+  })
+
+  it('does not hold a fault in the sustained checks past the untrusted step that ends it', () => {
+    const end = FAULT_AT + 100
+    const rows = run(
+      faulty(
+        (seq) => seq >= FAULT_AT && seq < end,
+        (r) => ({ velocity: r.velocity + 3 }),
+      ),
+    )
+    const name = 'velocity_vs_gps_speed_1s_sustained'
+    assert.ok(medianOf(rows, name, FAULT_AT + 60, end) > 6, 'the bias is held while it lasts')
+    // The 1 s check is skipped for 1 s after the step; the sustained one waits for half of 5 s of it.
+    for (const [r, row] of rows.slice(end, end + 35).entries()) {
+      assert.ok(Number.isNaN(check(row, name)), `${name} known ${r} records after the step`)
+    }
+    const after = maxOf(rows, name, end + 35, end + 60)
+    assert.ok(after < maxOf(healthy, name, 100, 400) + 1e-9, `${after} just after the fault`)
+  })
 
   it('peek leaves the tracker as it was', () => {
     const peeked = new DroneTracker()
@@ -493,8 +539,8 @@ describe('toFeatures', () => {
     checks[at('gyro_y_step')] = 10 // 10 / 100: its tail is heavy
     ownTails[at('gyro_y_step')] = 100
     checks[at('gps_offset')] = 3 // 1.5
-    checks[at('velocity_noise_1s')] = 3 // 1.5
-    checks[at('gps_noise_3s')] = 1 // 0.5
+    checks[at('velocity_noise_1s')] = 2.5 // (2.5 - 1) / (2 - 1): a noise check's ordinary value is 1
+    checks[at('gps_noise_3s')] = 1.5 // 0.5
     for (const sensor of SENSORS) checks[at(`${sensor}_repeats`)] = 0
     const features = toFeatures(checks, ownTails)
     assert.equal(feature(features, 'step_surprise'), 2)
@@ -507,6 +553,30 @@ describe('toFeatures', () => {
     const more = toFeatures(checks, ownTails)
     assert.equal(feature(more, 'consistency_surprise'), 3.5)
     assert.equal(feature(more, 'max_surprise'), 3.5)
+    assert.ok(Number.isNaN(feature(more, 'sustained_surprise')), 'no sustained check known yet')
+
+    checks[at('roll_rate_vs_accel_tilt_3s_sustained')] = 9
+    const sustained = toFeatures(checks, ownTails)
+    assert.equal(feature(sustained, 'sustained_surprise'), 4.5)
+    assert.equal(feature(sustained, 'consistency_surprise'), 3.5, 'a family of its own')
+    assert.equal(feature(sustained, 'max_surprise'), 4.5)
+  })
+
+  it('measures a noise check from 1, the drone’s usual noise, and a residual from 0', () => {
+    const checks = unknown()
+    const ownTails = Float64Array.from(tails).fill(3)
+    checks[at('accel_x_noise_3s')] = 1
+    checks[at('gyro_x_step')] = 0
+    const ordinary = toFeatures(checks, ownTails)
+    assert.equal(feature(ordinary, 'noise_surprise'), 0)
+    assert.equal(feature(ordinary, 'step_surprise'), 0)
+    checks[at('accel_x_noise_3s')] = 3
+    checks[at('gyro_x_step')] = 3
+    const atTail = toFeatures(checks, ownTails)
+    assert.equal(feature(atTail, 'noise_surprise'), 1)
+    assert.equal(feature(atTail, 'step_surprise'), 1)
+    checks[at('accel_x_noise_3s')] = 2
+    assert.equal(feature(toFeatures(checks, ownTails), 'noise_surprise'), 0.5, 'halfway from 1 to 3')
   })
 
   it('turns a repeat run into a noise surprise beyond any spread, and no run into none', () => {

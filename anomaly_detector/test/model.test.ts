@@ -76,7 +76,7 @@ describe('trainModel', () => {
   it('describes itself, its training and what it was trained on', () => {
     assert.equal(model.format, MODEL_FORMAT)
     assert.equal(model.version, MODEL_VERSION)
-    assert.equal(MODEL_VERSION, 5)
+    assert.equal(MODEL_VERSION, 6)
     assert.ok(!Number.isNaN(Date.parse(model.created_at)))
     assert.deepEqual(model.params, {
       trees: 50,
@@ -293,9 +293,13 @@ describe('saveModel and loadModel', () => {
   it('asks for retraining on another version', async () => {
     await assert.rejects(
       loadModel(write('v1.json', { ...model, version: 1 })),
-      /v1\.json is model version 1, this detector reads version 5; train one with/,
+      /v1\.json is model version 1, this detector reads version 6; train one with/,
     )
-    await assert.rejects(loadModel(write('v6.json', { ...model, version: 6 })), /model version 6/)
+    const next = MODEL_VERSION + 1
+    await assert.rejects(
+      loadModel(write('next.json', { ...model, version: next })),
+      new RegExp(`model version ${next}`),
+    )
   })
 
   it('asks for retraining on other features or other checks', async () => {
@@ -355,11 +359,16 @@ describe('saveModel and loadModel', () => {
       ],
       ['tails-zero', (m) => (m.check_tails[3] = 0), /corrupt: check_tails must hold/],
       ['tails-negative', (m) => (m.check_tails[0] = -1), /corrupt: check_tails must hold/],
+      [
+        'tails-noise-ordinary',
+        (m) => (m.check_tails[CHECK_NAMES.indexOf('accel_x_noise_3s')] = 1),
+        /corrupt: check_tails must hold \d+ finite numbers above 0 \(noise checks: above 1\)/,
+      ],
       ['tails-null', (m) => (m.check_tails[5] = null as unknown as number), /corrupt: check_tails/],
       [
         'medians-short',
         (m) => (m.feature_medians = [1]),
-        /corrupt: feature_medians must hold 4 finite numbers/,
+        /corrupt: feature_medians must hold 5 finite numbers/,
       ],
       ['medians-text', (m) => (m.feature_medians[2] = 'x' as unknown as number), /corrupt: feature_medians/],
       ['no-medians', (m) => Reflect.deleteProperty(m, 'feature_medians'), /corrupt: feature_medians/],
@@ -374,7 +383,7 @@ describe('saveModel and loadModel', () => {
         (m) => Reflect.deleteProperty(m.forest.trees[1]!, 'low'),
         /corrupt: forest\.trees\[1\]: feature, value, right, low and high must be arrays/,
       ],
-      ['dimensions', (m) => (m.forest.dimensions = 12), /corrupt: forest\.dimensions must be 4/],
+      ['dimensions', (m) => (m.forest.dimensions = 12), /corrupt: forest\.dimensions must be 5/],
     ]
     for (const [name, change, message] of cases) {
       await assert.rejects(loadModel(write(`${name}.json`, altered(change))), message, name)
