@@ -76,6 +76,15 @@ const NOISE_WINDOWS_S = [1, 3, 10]
 const LONG_NOISE = NOISE_WINDOWS_S.length - 1
 const LONG_NOISE_CONFIRM = 1.2
 /**
+ * The longest window's usual level learns only from values under twice itself. It is a running
+ * mean over about two minutes: under the general gate of 3, a burst that doubles or triples a
+ * sensor's noise for tens of seconds taught it its own level, and faded from the check (a 48 s burst
+ * of 2.3 times an accelerometer's noise was found for a quarter of its records). A level that rises
+ * for good (none in the training flights) cannot lock the check up: it reports only as far as the
+ * 3 s check, which keeps the general gate and follows, confirms it.
+ */
+const LONG_NOISE_LEARN_GATE = 2
+/**
  * The sustained checks' window, in seconds: each consistency check's lower quartile over the last
  * 5 s. A drift's residual grows slowly and stays, below the consistency checks' tails (set by a
  * manoeuvre's brief disagreements) for most of a drift's early part; three quarters of 5 s above a
@@ -123,6 +132,7 @@ const NOISE = checkIndex('accel_x_noise_1s')
 const REPEAT = checkIndex('accel_x_repeats')
 const CONSISTENCY = checkIndex(CONSISTENCY_CHECKS[0])
 const SUSTAINED = checkIndex(`${CONSISTENCY_CHECKS[0]}_sustained`)
+const IS_LONG_NOISE = CHECKS.map((c) => c.name.endsWith(`_noise_${NOISE_WINDOWS_S[LONG_NOISE]}s`))
 const CONSISTENCY_INDEX = Object.fromEntries(
   CONSISTENCY_CHECKS.map((name, i) => [name, CONSISTENCY + i]),
 ) as Record<ConsistencyCheck, number>
@@ -225,6 +235,9 @@ class TypicalResidual {
   private scale = 0
   private count = 0
 
+  /** Only residuals below this many typical sizes teach it (see LEARN_GATE). */
+  constructor(private readonly gate = LEARN_GATE) {}
+
   /** The typical size, once enough residuals were seen to trust it. */
   get size(): number | undefined {
     return this.count >= WARMUP ? Math.max(this.scale, 1e-9) : undefined
@@ -241,7 +254,7 @@ class TypicalResidual {
     if (
       learn &&
       Number.isFinite(size) &&
-      !(typical !== undefined && this.count >= GATE_AFTER && size / typical >= LEARN_GATE)
+      !(typical !== undefined && this.count >= GATE_AFTER && size / typical >= this.gate)
     ) {
       this.count++
       this.scale += (size - this.scale) / Math.min(this.count, SCALE_MEMORY)
@@ -250,7 +263,7 @@ class TypicalResidual {
   }
 
   clone(): TypicalResidual {
-    return Object.assign(new TypicalResidual(), this)
+    return Object.assign(new TypicalResidual(this.gate), this)
   }
 }
 
@@ -305,7 +318,9 @@ export class DroneTracker {
    * skipped: a spike on a gyro would otherwise echo through every window that integrates it.
    */
   private newestRateBroken = Number.POSITIVE_INFINITY
-  private typical = CHECKS.map(() => new TypicalResidual())
+  private typical = CHECKS.map(
+    (_, c) => new TypicalResidual(IS_LONG_NOISE[c] ? LONG_NOISE_LEARN_GATE : LEARN_GATE),
+  )
   /** Each sample's yaw relative to a window's middle (see `turnedForce`); scratch, reused. */
   private readonly yaws = new Float64Array(CAPACITY)
   /**
