@@ -780,9 +780,9 @@ export class DroneTracker {
   /** Moves the sustained windows on to samples 0..span-1, as `slideNoiseWindow` does. */
   private slideSustainedWindow(span: number): void {
     const old = this.sustainedSpan
+    const sorted = this.sustainedSorted
     for (let i = 0; i < CONSISTENCY_CHECKS.length; i++) {
       const base = i * CAPACITY
-      const sorted = this.sustainedSorted
       let count = this.sustainedCount[i]!
       for (let k = Math.max(span, 1); k <= old; k++) {
         const z = this.value(k, CONSISTENCY_Z + i)
