@@ -62,6 +62,28 @@ function medianOf(rows: Checks[], name: string, from: number, to: number): numbe
 
 const healthy = run(normal)
 
+/**
+ * The checks of a flight of `length` records whose `field` gets extra white noise (σ `sd`) for
+ * `samples` records from record 900, once the checks know the drone (90 s).
+ */
+function noiseBurst(
+  field: 'gyro_z' | 'acceleration_x',
+  sd: number,
+  samples: number,
+  length: number,
+  seed: string,
+): { rows: Checks[]; start: number; end: number } {
+  const random = createRandom(seed)
+  const start = 900
+  const end = start + samples
+  const rows = run(
+    flight('drone-0001', length).map((r) =>
+      r.seq >= start && r.seq < end ? { ...r, [field]: r[field] + random.normal(0, sd) } : r,
+    ),
+  )
+  return { rows, start, end }
+}
+
 describe('CHECKS', () => {
   it('are uniquely named, in families, with a step, noise and repeat check for every sensor', () => {
     assert.equal(new Set(CHECK_NAMES).size, CHECK_NAMES.length)
@@ -354,16 +376,8 @@ describe('DroneTracker', () => {
   })
 
   it('sees a mild noise burst in its 10 s check beyond any healthy 10 s, and lets it go soon after', () => {
-    // Gyro noise (0.007 rad/s) times about 2.5 for 15 s, once the checks know the drone (90 s).
-    const long = flight('drone-0001', 1300)
-    const random = createRandom('mild burst')
-    const start = 900
-    const end = start + 150
-    const rows = run(
-      long.map((r) =>
-        r.seq >= start && r.seq < end ? { ...r, gyro_z: r.gyro_z + random.normal(0, 0.016) } : r,
-      ),
-    )
+    // Gyro noise (0.007 rad/s) times about 2.5 for 15 s.
+    const { rows, start, end } = noiseBurst('gyro_z', 0.016, 150, 1300, 'mild burst')
     const usual = maxOf(rows, 'gyro_z_noise_10s', 200, start)
     const burst = medianOf(rows, 'gyro_z_noise_10s', start + 80, end)
     assert.ok(burst > 1.5 * usual, `10 s: median ${burst} in the burst, at most ${usual} healthy`)
@@ -373,18 +387,8 @@ describe('DroneTracker', () => {
   })
 
   it('keeps a long mild noise burst in its 10 s check to the end, not learning it as usual', () => {
-    // Accelerometer noise (0.08 m/s²) times about 1.6 for 60 s, once the checks know the drone.
-    const long = flight('drone-0001', 1700)
-    const random = createRandom('long mild burst')
-    const start = 900
-    const end = start + 600
-    const rows = run(
-      long.map((r) =>
-        r.seq >= start && r.seq < end
-          ? { ...r, acceleration_x: r.acceleration_x + random.normal(0, 0.1) }
-          : r,
-      ),
-    )
+    // Accelerometer noise (0.08 m/s²) times about 1.6 for 60 s.
+    const { rows, start, end } = noiseBurst('acceleration_x', 0.1, 600, 1700, 'long mild burst')
     const name = 'accel_x_noise_10s'
     // Learned as the usual level (under the general gate), the second half's median was 0.72 of the
     // first's. It still falls some way: the 3 s check learns the burst, and caps the 10 s one.
