@@ -20,7 +20,7 @@
 import fs from 'node:fs/promises'
 import path from 'node:path'
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
-import { DEFAULT_MERGE_S } from '@drone-pipeline/shared/evaluation.ts'
+import { alarmRuns } from '@drone-pipeline/shared/evaluation.ts'
 import {
   CHECK_NAMES,
   CHECKS,
@@ -244,17 +244,11 @@ interface HeldOutFlight {
   scores: number[]
 }
 
-/** Alarms the held-out flights raise at `threshold`: runs of scores above it, DEFAULT_MERGE_S apart. */
+/** Alarms the held-out flights raise at `threshold`, counted as the evaluation counts them. */
 function heldOutAlarms(flights: HeldOutFlight[], threshold: number): number {
-  const mergeMs = DEFAULT_MERGE_S * 1000
   let alarms = 0
   for (const { scores, times } of flights) {
-    let last = Number.NEGATIVE_INFINITY
-    for (let i = 0; i < scores.length; i++) {
-      if (!(scores[i]! > threshold)) continue
-      if (times[i]! - last >= mergeMs) alarms++
-      last = times[i]!
-    }
+    alarms += alarmRuns(times.filter((_, i) => scores[i]! > threshold)).length
   }
   return alarms
 }

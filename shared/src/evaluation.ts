@@ -70,6 +70,21 @@ export interface Evaluation {
 /** Flagged runs of one drone closer than this (s) are one alarm, unless told otherwise. */
 export const DEFAULT_MERGE_S = 1
 
+/**
+ * One drone's alarms from the times (ms, ascending) of its flagged records: each alarm is the
+ * [first, last] index pair of a run of those records in which each follows the one before by less
+ * than `mergeS` seconds. The detector's training counts alarms this way too, to set its threshold.
+ */
+export function alarmRuns(flaggedMs: ArrayLike<number>, mergeS = DEFAULT_MERGE_S): [number, number][] {
+  const runs: [number, number][] = []
+  for (let i = 0; i < flaggedMs.length; i++) {
+    const run = runs.at(-1)
+    if (run && flaggedMs[i]! - flaggedMs[run[1]]! < mergeS * 1000) run[1] = i
+    else runs.push([i, i])
+  }
+  return runs
+}
+
 export interface EvaluationOptions {
   /** Seconds after a fault event that count as its settling period. Default 10. */
   settleS?: number
@@ -91,7 +106,7 @@ interface FaultEvent {
 
 export function evaluate(points: Iterable<JudgedPoint>, options: EvaluationOptions = {}): Evaluation {
   const settleS = options.settleS ?? 10
-  const mergeMs = (options.mergeS ?? DEFAULT_MERGE_S) * 1000
+  const mergeS = options.mergeS ?? DEFAULT_MERGE_S
   const byDrone = new Map<string, JudgedPoint[]>()
   for (const p of points) {
     let list = byDrone.get(p.drone_id)
@@ -143,25 +158,17 @@ export function evaluate(points: Iterable<JudgedPoint>, options: EvaluationOptio
     }
 
     // Alarms: runs of flagged records, merged when close; true if any record is faulty or settling.
-    let run: { endMs: number; real: boolean } | undefined
-    const close = () => {
-      if (!run) return
+    const flagged = [...list.keys()].filter((i) => list[i]!.anomaly)
+    for (const [first, last] of alarmRuns(
+      flagged.map((i) => list[i]!.timestamp),
+      mergeS,
+    )) {
       alarms++
-      if (!run.real) falseAlarms++
-      run = undefined
+      const real = flagged
+        .slice(first, last + 1)
+        .some((i) => list[i]!.label === 1 || settlingOf[i] !== undefined)
+      if (!real) falseAlarms++
     }
-    for (const [i, p] of list.entries()) {
-      if (!p.anomaly) continue
-      const real = p.label === 1 || settlingOf[i] !== undefined
-      if (run && p.timestamp - run.endMs < mergeMs) {
-        run.endMs = p.timestamp
-        run.real ||= real
-      } else {
-        close()
-        run = { endMs: p.timestamp, real }
-      }
-    }
-    close()
   }
 
   const byFault: Record<string, EventFigures> = {}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { evaluate, type Counts, type JudgedPoint } from '../src/evaluation.ts'
+import { alarmRuns, evaluate, type Counts, type JudgedPoint } from '../src/evaluation.ts'
 import { createRandom } from '../src/random.ts'
 
 const START_MS = 1_750_000_000_000
@@ -259,5 +259,20 @@ describe('evaluate', () => {
       ],
       [0, 0, 0, 1, 0, 0],
     )
+  })
+})
+
+describe('alarmRuns', () => {
+  it('joins flagged records less than mergeS apart into one alarm, and no closer than that', () => {
+    assert.deepEqual(alarmRuns([]), [])
+    assert.deepEqual(alarmRuns([0, 500, 1499, 2600, 2700]), [
+      [0, 2],
+      [3, 4],
+    ])
+    assert.deepEqual(alarmRuns([0, 1000]), [
+      [0, 0],
+      [1, 1],
+    ])
+    assert.deepEqual(alarmRuns([0, 1000], 1.5), [[0, 1]])
   })
 })
