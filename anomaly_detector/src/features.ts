@@ -19,9 +19,10 @@
  *   sensor never does (a frozen one always does).
  * - consistency checks: physics between sensors, over windows of 1 to 6 s so that a slowly growing
  *   bias (drift) accumulates into a visible residual: reported speed against GPS-derived speed,
- *   horizontal and vertical specific force against GPS and altitude acceleration, forward force
- *   against the change of speed, roll and pitch rates against the tilt the accelerometer implies,
- *   yaw rate against the turn of the GPS track.
+ *   horizontal and vertical specific force against GPS and altitude acceleration, roll and pitch
+ *   rates against the tilt the accelerometer implies.
+ * - sustained checks: each consistency check's lower quartile over the last 5 s, so a residual that
+ *   stays raised (a drift) stands apart from a manoeuvre's brief disagreements.
  *
  * `DroneTracker` keeps one drone's history; `push` computes a record's checks and moves the history
  * on, `peek` computes them without moving it (a late or repeated record). The same records in the

@@ -69,7 +69,7 @@ export interface DetectorModel {
     calibration_rows: number
   }
   check_names: string[]
-  /** Per check: its extrapolated tail over the training rows; a check's value divided by it is its surprise. */
+  /** Per check: its extrapolated tail over the training rows, where its surprise is 1 (see `surpriseOf`). */
   check_tails: number[]
   feature_names: string[]
   /** Per feature over the training rows: the median, which stands in for a feature not known yet. */

@@ -8,7 +8,7 @@ import { CHECK_NAMES, CHECKS, DroneTracker, surpriseOf, toFeatures, type Checks 
 import { compileForest } from './isolation-forest.ts'
 import { fillUnknown, type DetectorModel } from './model.ts'
 
-/** A check that made a record unusual: its surprise (the check's value over its training tail). */
+/** A check that made a record unusual: its surprise (from its ordinary value to its training tail). */
 export interface FeatureContribution {
   name: string
   /**
