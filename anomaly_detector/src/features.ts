@@ -146,11 +146,14 @@ const TRUST_GATE = 6
  */
 const LEARN_GATE = 3
 /**
- * A reference older than this is replaced by the current reading rather than trusted further. The
+ * A reference older than this is replaced by the current reading rather than trusted further: just
+ * over the longest spike in the fault catalogue (0.5 s, five readings, each compared with the last
+ * good one). A level that stays, such as a drift snapping back to the truth, is flagged for that
+ * long and no longer (it was 1 s, which flagged the five readings after every drift's end too). The
  * body rates get less: a manoeuvre changes them by more in one sample than their noise, and a
  * reference held after it would flag every sample until it is let go.
  */
-const STALE_REFERENCE_S = 1
+const STALE_REFERENCE_S = 0.55
 const STALE_RATE_REFERENCE_S = 0.3
 /** A reference older than this many sample intervals is held: readings since were not trusted. */
 const HELD_REFERENCE = 1.5
@@ -283,6 +286,8 @@ export class DroneTracker {
   private length = 0
   /** Consecutive exact repeats of each sensor's reading. */
   private repeats = new Float64Array(SENSOR_COUNT)
+  /** Whether each sensor's reading moved again after repeating (a frozen sensor thawing). */
+  private thawed = new Uint8Array(SENSOR_COUNT)
   /** Step checks of the scalars: trusted reference value, its slope per second, and its time. */
   private refValue = new Float64Array(SCALARS.length)
   private refSlope = new Float64Array(SCALARS.length)
@@ -370,6 +375,7 @@ export class DroneTracker {
     const copy = Object.assign(new DroneTracker(), this)
     copy.history = this.history.slice()
     copy.repeats = this.repeats.slice()
+    copy.thawed = this.thawed.slice()
     copy.refValue = this.refValue.slice()
     copy.refSlope = this.refSlope.slice()
     copy.refTime = this.refTime.slice()
@@ -484,6 +490,7 @@ export class DroneTracker {
         previous >= 0 &&
         h[slot + RAW + i] === h[previous + RAW + i] &&
         (i !== GPS || h[slot + RAW + NORTH] === h[previous + RAW + NORTH])
+      this.thawed[i] = !same && this.repeats[i]! > 0 ? 1 : 0
       this.repeats[i] = same ? this.repeats[i]! + 1 : 0
       checks[REPEAT + i] = this.repeats[i]!
       if (same) this.broken = true
@@ -501,7 +508,12 @@ export class DroneTracker {
       h[slot + TRUSTED + i] = v
       const elapsed = t - this.refTime[i]!
       const rate = i === GX || i === GY || i === GZ
-      if (!(elapsed > 0 && elapsed <= (rate ? STALE_RATE_REFERENCE_S : STALE_REFERENCE_S))) {
+      const stale = !(elapsed > 0 && elapsed <= (rate ? STALE_RATE_REFERENCE_S : STALE_REFERENCE_S))
+      if (stale || this.thawed[i]) {
+        // A sensor that moves again after repeating itself catches up with where it is now: the
+        // step is the end of a freeze, not a reading to judge, and windows across it compare
+        // across the fault's end.
+        if (this.thawed[i]) this.broken = true
         this.refValue[i] = v
         this.refSlope[i] = 0
         this.refTime[i] = t
@@ -607,8 +619,18 @@ export class DroneTracker {
       if (this.gpsRate && !thawing) {
         const unexplained: [number, number] = [step[0] - this.gpsRate[0] * dt, step[1] - this.gpsRate[1] * dt]
         const size = Math.hypot(unexplained[0], unexplained[1])
-        checks[STEP + GPS] = this.typical[STEP + GPS]!.z(size, this.repeats[GPS] === 0)
-        if (size / (dt * dt) <= GPS_JUMP_ACCELERATION) {
+        const held = Math.hypot(this.offset[0], this.offset[1])
+        const left = Math.hypot(this.offset[0] + unexplained[0], this.offset[1] + unexplained[1])
+        if (held > 0 && !this.pending && !this.candidate && left < GPS_OFFSET_CANCEL * held) {
+          // A leap back onto the track the offset was kept from: the jump is over, and the step is
+          // explained by it. Judged by what it leaves unexplained, as the end of a fault, not a new one.
+          checks[STEP + GPS] = this.typical[STEP + GPS]!.z(left, false)
+          this.offset = [0, 0]
+          trusted = false
+        } else checks[STEP + GPS] = this.typical[STEP + GPS]!.z(size, this.repeats[GPS] === 0)
+        if (!trusted) {
+          // The leap back: the rate the steps are judged by stays.
+        } else if (size / (dt * dt) <= GPS_JUMP_ACCELERATION) {
           // Ordinary, quiet flight after a candidate: it was a jump, and the position stayed where it
           // leapt. A noisy receiver's wild step is not taken for one.
           const quiet = checks[STEP + GPS]! < LEARN_GATE && !this.gpsNoisy

@@ -223,17 +223,61 @@ describe('DroneTracker', () => {
   })
 
   it('keeps a steady sensor ordinary while its reference is held over readings not trusted', () => {
-    // Eight readings far off, then the sensor as it was: a held reference's slope (a noisy estimate)
+    // Four readings far off, then the sensor as it was: a held reference's slope (a noisy estimate)
     // must not be extrapolated off the steady readings that follow.
+    const start = FAULT_AT + 20
     const rows = run(
       faulty(
-        (seq) => seq >= FAULT_AT && seq < FAULT_AT + 8,
+        (seq) => seq >= start && seq < start + 4,
         (r) => ({ acceleration_z: r.acceleration_z + 5 }),
       ),
     )
-    const usual = maxOf(healthy, 'accel_z_step', 100, 400)
-    const after = maxOf(rows, 'accel_z_step', FAULT_AT + 8, FAULT_AT + 30)
-    assert.ok(after <= Math.max(usual, 4), `accel_z_step ${after} after the spike, ${usual} healthy`)
+    const usual = maxOf(healthy, 'accel_z_step', start + 4, start + 30)
+    const after = maxOf(rows, 'accel_z_step', start + 4, start + 30)
+    assert.ok(after <= 1.2 * usual, `accel_z_step ${after} after the spike, ${usual} without it`)
+  })
+
+  it('flags a spike on every reading of its longest, and a shift that stays for 0.5 s only', () => {
+    // Spikes last up to 0.5 s: five readings are compared with the last good one. A reference held
+    // longer is let go, so a level that stays (a drift snapping back) is not flagged for longer.
+    const spike = run(
+      faulty(
+        (seq) => seq >= FAULT_AT && seq < FAULT_AT + 5,
+        (r) => ({ velocity: r.velocity + 3 }),
+      ),
+    )
+    for (let k = FAULT_AT; k < FAULT_AT + 5; k++) {
+      assert.ok(
+        check(spike[k]!, 'velocity_step') > 10,
+        `velocity_step ${check(spike[k]!, 'velocity_step')} at ${k}`,
+      )
+    }
+    assert.ok(!(check(spike[FAULT_AT + 5]!, 'velocity_step') >= 4), 'the reading after it')
+    const shift = run(
+      faulty(
+        (seq) => seq >= FAULT_AT,
+        (r) => ({ velocity: r.velocity + 3 }),
+      ),
+    )
+    const flagged = shift.slice(FAULT_AT, FAULT_AT + 30).filter((row) => check(row, 'velocity_step') >= 6)
+    assert.equal(flagged.length, 5, 'readings flagged after a shift that stays')
+  })
+
+  it('does not judge the reading a frozen sensor thaws to as a step', () => {
+    const end = FAULT_AT + 100
+    const frozen = normal[FAULT_AT - 1]!.velocity
+    const rows = run(
+      faulty(
+        (seq) => seq >= FAULT_AT && seq < end,
+        () => ({ velocity: frozen }),
+      ),
+    )
+    // The speed moved on meanwhile by many times its noise: a step, were it judged as one.
+    assert.ok(Math.abs(normal[end]!.velocity - frozen) > 0.5, 'the speed changed during the freeze')
+    assert.ok(Number.isNaN(check(rows[end]!, 'velocity_step')), 'the thaw is not judged')
+    assert.ok(maxOf(rows, 'velocity_step', end + 1, end + 30) < 6, 'nor the readings after it')
+    // The windows across the thaw are skipped, as across any reading not trusted.
+    assert.ok(Number.isNaN(check(rows[end + 5]!, 'velocity_vs_gps_speed_1s')), 'a window across the thaw')
   })
 
   it('holds gps_offset while a GPS jump lasts and lets it go when the position jumps back', () => {
@@ -253,8 +297,9 @@ describe('DroneTracker', () => {
     }
     // The consistency checks follow the trusted track, which the offset was taken out of.
     assert.ok(maxOf(rows, 'velocity_vs_gps_speed_1s', FAULT_AT, end) < 6)
-    assert.ok(check(rows[end]!, 'gps_step') > 100, 'the leap back')
-    for (let k = end + 1; k < 400; k++) {
+    // The leap back lands on the track the offset was kept from: the end of the jump, not a new one.
+    assert.ok(check(rows[end]!, 'gps_step') < 6, `gps_step ${check(rows[end]!, 'gps_step')} on the leap back`)
+    for (let k = end; k < 400; k++) {
       assert.ok(check(rows[k]!, 'gps_offset') < 1, `gps_offset ${check(rows[k]!, 'gps_offset')} at ${k}`)
     }
   })
