@@ -11,6 +11,7 @@ import { createFleet } from '../../simulator/src/fleet.ts'
 export const START_MS = 1_750_000_000_000
 export const INTERVAL_MS = 100
 const METRES_PER_DEGREE = 111_195
+const GRAVITY = 9.81
 
 /** `samples` records of one drone, in seq order. */
 export function flight(droneId: string, samples: number, seed: string | number = droneId): DroneTelemetry[] {
@@ -26,6 +27,19 @@ export function flight(droneId: string, samples: number, seed: string | number =
     const speed = 8 + 2 * Math.sin(t / 20 + phase)
     const speedRate = (2 / 20) * Math.cos(t / 20 + phase)
     const turnRate = 0.05 * Math.sin(t / 15 + phase)
+    // The tilt that points the thrust along the specific force, and the body rates of that attitude
+    // (as the simulator has them), so the gyros agree with the accelerometer.
+    const turnRateRate = (0.05 / 15) * Math.cos(t / 15 + phase)
+    const speedRateRate = -(2 / 400) * Math.sin(t / 20 + phase)
+    const forward = speedRate
+    const right = speed * turnRate
+    const roll = Math.atan2(right, GRAVITY)
+    const pitch = -Math.atan2(forward, GRAVITY)
+    const rollDot = (GRAVITY * (speedRate * turnRate + speed * turnRateRate)) / (GRAVITY ** 2 + right ** 2)
+    const pitchDot = -(GRAVITY * speedRateRate) / (GRAVITY ** 2 + forward ** 2)
+    const rollRate = rollDot - turnRate * Math.sin(pitch)
+    const pitchRate = pitchDot * Math.cos(roll) + turnRate * Math.cos(pitch) * Math.sin(roll)
+    const yawRate = -pitchDot * Math.sin(roll) + turnRate * Math.cos(pitch) * Math.cos(roll)
     heading += turnRate * dt
     latitude += (speed * dt * Math.cos(heading)) / METRES_PER_DEGREE
     longitude += (speed * dt * Math.sin(heading)) / (METRES_PER_DEGREE * Math.cos((latitude * Math.PI) / 180))
@@ -41,10 +55,10 @@ export function flight(droneId: string, samples: number, seed: string | number =
       velocity: speed + random.normal(0, 0.05),
       acceleration_x: speedRate + random.normal(0, 0.05),
       acceleration_y: speed * turnRate + random.normal(0, 0.05),
-      acceleration_z: -9.81 + random.normal(0, 0.05),
-      gyro_x: random.normal(0, 0.005),
-      gyro_y: random.normal(0, 0.005),
-      gyro_z: turnRate + random.normal(0, 0.005),
+      acceleration_z: -GRAVITY + random.normal(0, 0.05),
+      gyro_x: rollRate + random.normal(0, 0.005),
+      gyro_y: pitchRate + random.normal(0, 0.005),
+      gyro_z: yawRate + random.normal(0, 0.005),
     })
   }
   return records
