@@ -80,14 +80,7 @@ export interface DetectorModel {
 }
 
 export const DEFAULT_PARAMS: ModelParams = {
-  /**
-   * Four times the paper's 100. The threshold sits where the held-out flight's rarest moments
-   * score, and a forest's score there moves with its random draws: with 100 trees, forest seeds 1
-   * to 3 put the threshold at 0.781 to 0.814 and F1 ranged 0.936 to 0.943 on the same test flight;
-   * with 400, at 0.789 to 0.800 and 0.939 to 0.941. It costs about 75 µs more CPU per record
-   * (docs/anomaly-detection.md).
-   */
-  trees: 400,
+  trees: 100,
   /**
    * Four times the paper's ψ = 256. A tree knows its features' tails only through its subsample,
    * and the threshold sits in those tails: with 256, models trained on different healthy flights
