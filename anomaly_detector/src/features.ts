@@ -20,8 +20,7 @@
  * - consistency checks: physics between sensors, over windows of 1 to 6 s so that a slowly growing
  *   bias (drift) accumulates into a visible residual: reported speed against GPS-derived speed,
  *   horizontal and vertical specific force against GPS and altitude acceleration, roll and pitch
- *   rates against the tilt the accelerometer implies (measured from the drone's own mean: a gyro's
- *   constant bias).
+ *   rates against the tilt the accelerometer implies.
  * - sustained checks: each consistency check's lower quartile over the last 5 s, so a residual that
  *   stays raised (a drift) stands apart from a manoeuvre's brief disagreements.
  *
@@ -78,16 +77,6 @@ const NOISE_WINDOWS_S = [1, 3, 10]
 const LONG_NOISE = NOISE_WINDOWS_S.length - 1
 const LONG_NOISE_CONFIRM = 1.2
 /**
- * The 3 s window's median is reported only as far as the largest third difference of the last
- * RECENT_NOISE samples (0.5 s), times RECENT_NOISE_CONFIRM, confirms it (both in the 3 s check's
- * typical units). After a burst the median stays up for 1.5 s, until half the window is quiet; the
- * largest of the last five falls back within 0.8 s, once no third difference spans a noisy reading.
- * In a burst the largest of five is about twice the median, so the bound seldom holds it down.
- */
-const MEDIUM_NOISE = 1
-const RECENT_NOISE = 5
-const RECENT_NOISE_CONFIRM = 0.7
-/**
  * The longest window's usual level learns only from values under twice itself. It is a running
  * mean over about two minutes: under the general gate of 3, a burst that doubles or triples a
  * sensor's noise for tens of seconds taught it its own level, and faded from the check (a 48 s burst
@@ -124,14 +113,6 @@ const CONSISTENCY_CHECKS = [
   'pitch_rate_vs_accel_tilt_3s',
 ] as const
 type ConsistencyCheck = (typeof CONSISTENCY_CHECKS)[number]
-/**
- * The checks measured from the drone's own running mean of their residual: the tilt checks, whose
- * mean is the gyro's constant bias (in the simulator σ 2 mrad/s per axis, as in MEMS gyros), as
- * large as the 3 s check's typical residual. Measured from 0, it inflated the drone's typical size,
- * and a drift against it had to cancel it before it showed. (The vertical checks' constant
- * accelerometer bias is smaller against their spread; measured from their mean, F1 did not move.)
- */
-const CENTRED = CONSISTENCY_CHECKS.map((name) => name.includes('_rate_vs_accel_tilt_'))
 
 /** Every check, in the order of a checks vector. */
 export const CHECKS: readonly CheckSpec[] = [
@@ -365,12 +346,6 @@ export class DroneTracker {
   private sustainedSorted = new Float64Array(CONSISTENCY_CHECKS.length * CAPACITY)
   private sustainedCount = new Int32Array(CONSISTENCY_CHECKS.length)
   private sustainedSpan = 0
-  /**
-   * Each centred consistency check's running mean of its residual (see CENTRED), learned like a
-   * typical size: from residuals that look healthy, over about two minutes.
-   */
-  private bias = new Float64Array(CONSISTENCY_CHECKS.length)
-  private biasCount = new Float64Array(CONSISTENCY_CHECKS.length)
 
   /** The last seq pushed, -1 before the first. */
   get lastSeq(): number {
@@ -414,8 +389,6 @@ export class DroneTracker {
     copy.noiseCount = [...this.noiseCount]
     copy.sustainedSorted = this.sustainedSorted.slice()
     copy.sustainedCount = this.sustainedCount.slice()
-    copy.bias = this.bias.slice()
-    copy.biasCount = this.biasCount.slice()
     return copy
   }
 
@@ -746,25 +719,10 @@ export class DroneTracker {
         const size = w === 0 ? lowerQuartile(sorted, base, n) : median(sorted, base, n)
         const z = this.typical[check]!.z(size, this.repeats[i] === 0)
         // The 10 s median stays up for 5 s after a burst ends; the 3 s one has fallen back by then.
-        if (w === LONG_NOISE) checks[check] = Math.min(z, LONG_NOISE_CONFIRM * checks[check - 1]!)
-        else if (w === MEDIUM_NOISE) checks[check] = Math.min(z, this.recentNoise(i, n, check))
-        else checks[check] = z
+        checks[check] = w === LONG_NOISE ? Math.min(z, LONG_NOISE_CONFIRM * checks[check - 1]!) : z
       }
     }
     this.gpsNoisy = checks[NOISE + NOISE_WINDOWS_S.length * GPS]! >= LEARN_GATE
-  }
-
-  /**
-   * How far the newest third differences of sensor i confirm the noise check `check` (see
-   * RECENT_NOISE): the largest of the last RECENT_NOISE (of the n in the window), times
-   * RECENT_NOISE_CONFIRM, in the check's typical units. Infinity while the check is warming up.
-   */
-  private recentNoise(i: number, n: number, check: number): number {
-    const typical = this.typical[check]!.size
-    if (typical === undefined) return Number.POSITIVE_INFINITY
-    let largest = 0
-    for (let j = 0; j < RECENT_NOISE && j < n; j++) largest = Math.max(largest, this.value(j, NOISE_SIZE + i))
-    return (RECENT_NOISE_CONFIRM * largest) / typical
   }
 
   /**
@@ -866,20 +824,7 @@ export class DroneTracker {
   private setCheck(checks: Checks, name: ConsistencyCheck, residual: number | undefined): void {
     if (residual === undefined) return
     const at = CONSISTENCY_INDEX[name]
-    const c = at - CONSISTENCY
-    if (!CENTRED[c]) {
-      checks[at] = this.typical[at]!.z(residual, true)
-      return
-    }
-    const z = this.typical[at]!.z(residual - this.bias[c]!, true)
-    checks[at] = z
-    // Learns while the residual looks healthy (or the typical size is still warming up), as the
-    // typical size does, so a drift stops teaching it soon after it grows past the ordinary.
-    if (!(z >= LEARN_GATE)) {
-      const count = this.biasCount[c]! + 1
-      this.biasCount[c] = count
-      this.bias[c] = this.bias[c]! + (residual - this.bias[c]!) / Math.min(count, SCALE_MEMORY)
-    }
+    checks[at] = this.typical[at]!.z(residual, true)
   }
 
   /** A trusted value halfway between samples j and j + 1. */

@@ -420,25 +420,6 @@ describe('DroneTracker', () => {
     assert.ok(medianOf(rows, 'gyro_z_noise_1s', FAULT_AT + 150, 400) < 3, 'and calm again after it')
   })
 
-  it('lets a noise burst go from the 3 s check within 0.5 s of its end', () => {
-    const random = createRandom('burst')
-    const end = FAULT_AT + 100
-    const rows = run(
-      faulty(
-        (seq) => seq >= FAULT_AT && seq < end,
-        (r) => ({ gyro_z: r.gyro_z + random.normal(0, 0.05) }), // ten times the noise
-      ),
-    )
-    assert.ok(medianOf(rows, 'gyro_z_noise_3s', FAULT_AT + 30, end) > 6, 'the burst is seen')
-    // The window's median stays up until half of it is quiet (1.5 s); the newest half second's
-    // largest third difference, once none spans a noisy reading, bounds it.
-    const usual = maxOf(healthy, 'gyro_z_noise_3s', 100, 400)
-    for (const name of ['gyro_z_noise_3s', 'gyro_z_noise_10s']) {
-      const after = maxOf(rows, name, end + 5, end + 20)
-      assert.ok(after < usual, `${name}: ${after} from 0.5 s after the burst, at most ${usual} healthy`)
-    }
-  })
-
   it('sees a mild noise burst in its 10 s check beyond any healthy 10 s, and lets it go soon after', () => {
     // Gyro noise (0.007 rad/s) times about 2.5 for 15 s.
     const { rows, start, end } = noiseBurst('gyro_z', 0.016, 150, 1300, 'mild burst')
@@ -487,16 +468,6 @@ describe('DroneTracker', () => {
       for (const name of untouched) assert.ok(maxOf(rows, name, FAULT_AT + 90, 400) < 6, name)
     })
   }
-
-  it('measures the tilt checks from the drone’s own constant gyro bias', () => {
-    // A gyro that always reads 0.02 rad/s high, then drifts 0.05 rad/s the other way: from 0 the
-    // residual would only go from 0.02 to 0.03, no more unusual than the bias it had all along.
-    const rows = run(normal.map((r) => ({ ...r, gyro_x: r.gyro_x + 0.02 - (r.seq >= FAULT_AT ? 0.05 : 0) })))
-    const usual = maxOf(rows, 'roll_rate_vs_accel_tilt_3s', 100, FAULT_AT)
-    assert.ok(usual < 6, `roll_rate_vs_accel_tilt_3s at most ${usual} with the constant bias`)
-    const biased = medianOf(rows, 'roll_rate_vs_accel_tilt_3s', FAULT_AT + 90, 400)
-    assert.ok(biased > 6, `roll_rate_vs_accel_tilt_3s: median ${biased} once it drifted`)
-  })
 
   it('holds a slowly growing bias in the sustained checks while the instant ones flicker', () => {
     // Speed reads 0.02 m/s too high per second more: 0.6 m/s after 30 s, no step anywhere.
