@@ -304,7 +304,6 @@ export class DroneTracker {
    * step by chance (before the noise checks have risen); two in a row it seldom is.
    */
   private pending: [number, number] | undefined
-  private wasFrozen = false
   /** Whether the record being checked had a reading that was not trusted: other than a body rate. */
   private broken = false
   /** The same for the body rates. */
@@ -615,21 +614,23 @@ export class DroneTracker {
       const dt = t - h[previous + T]!
       if (t - this.offsetSince > GPS_OFFSET_HOLD_S) this.offset = [0, 0]
       const step: [number, number] = [east - h[previous + RAW + EAST]!, north - h[previous + RAW + NORTH]!]
-      const thawing = this.repeats[GPS] === 0 && this.wasFrozen
+      const thawing = this.thawed[GPS] === 1
       if (this.gpsRate && !thawing) {
         const unexplained: [number, number] = [step[0] - this.gpsRate[0] * dt, step[1] - this.gpsRate[1] * dt]
         const size = Math.hypot(unexplained[0], unexplained[1])
+        // A leap back onto the track the offset was kept from ends the jump: judged by what it
+        // leaves unexplained, as the end of a fault rather than a new one.
         const held = Math.hypot(this.offset[0], this.offset[1])
         const left = Math.hypot(this.offset[0] + unexplained[0], this.offset[1] + unexplained[1])
-        if (held > 0 && !this.pending && !this.candidate && left < GPS_OFFSET_CANCEL * held) {
-          // A leap back onto the track the offset was kept from: the jump is over, and the step is
-          // explained by it. Judged by what it leaves unexplained, as the end of a fault, not a new one.
-          checks[STEP + GPS] = this.typical[STEP + GPS]!.z(left, false)
+        const back = held > 0 && !this.pending && !this.candidate && left < GPS_OFFSET_CANCEL * held
+        checks[STEP + GPS] = back
+          ? this.typical[STEP + GPS]!.z(left, false)
+          : this.typical[STEP + GPS]!.z(size, this.repeats[GPS] === 0)
+        if (back) {
+          // The rate the steps are judged by stays; the step itself is not trusted, so no window
+          // compares across it.
           this.offset = [0, 0]
           trusted = false
-        } else checks[STEP + GPS] = this.typical[STEP + GPS]!.z(size, this.repeats[GPS] === 0)
-        if (!trusted) {
-          // The leap back: the rate the steps are judged by stays.
         } else if (size / (dt * dt) <= GPS_JUMP_ACCELERATION) {
           // Ordinary, quiet flight after a candidate: it was a jump, and the position stayed where it
           // leapt. A noisy receiver's wild step is not taken for one.
@@ -679,7 +680,6 @@ export class DroneTracker {
         if (thawing) this.gpsRate = undefined
       }
     }
-    this.wasFrozen = this.repeats[GPS]! > 0
     if (!trusted) this.broken = true
     // A position not trusted (a candidate jump, a catch-up) continues the trusted track instead.
     const rate = this.gpsRate ?? [0, 0]
