@@ -725,23 +725,37 @@ export class DroneTracker {
     this.gpsNoisy = checks[NOISE + NOISE_WINDOWS_S.length * GPS]! >= LEARN_GATE
   }
 
-  /**
-   * Moves noise window w on to the sizes at samples 0..n-1, just after a sample was appended. The
-   * samples it held (0..old-1 before) are now 1..old, so it drops those from n on, and takes in the
-   * new sample 0 and any older ones a window longer than before now reaches (old+1..n-1).
-   */
+  /** Moves noise window w on to the sizes at samples 0..n-1 (see `slideSorted`). */
   private slideNoiseWindow(w: number, n: number): void {
     const old = this.noiseCount[w]!
-    for (let i = 0; i < SENSOR_COUNT; i++) {
-      const base = (w * SENSOR_COUNT + i) * CAPACITY
-      let count = old
-      for (let k = Math.max(n, 1); k <= old; k++)
-        count = removeSorted(this.noiseSorted, base, count, this.value(k, NOISE_SIZE + i))
-      if (n > 0) count = insertSorted(this.noiseSorted, base, count, this.value(0, NOISE_SIZE + i))
-      for (let k = old + 1; k < n; k++)
-        count = insertSorted(this.noiseSorted, base, count, this.value(k, NOISE_SIZE + i))
-    }
+    for (let i = 0; i < SENSOR_COUNT; i++)
+      this.slideSorted(this.noiseSorted, (w * SENSOR_COUNT + i) * CAPACITY, old, old, n, NOISE_SIZE + i)
     this.noiseCount[w] = n
+  }
+
+  /**
+   * Moves a sorted window over a history field on to samples 0..n-1, just after a sample was
+   * appended, and returns how many values it holds: its `count` known values (NaN left out) were
+   * those at samples 0..old-1 before, now 1..old, so it drops those from n on, and takes in the new
+   * sample 0 and any older ones a window longer than before now reaches (old+1..n-1).
+   */
+  private slideSorted(
+    sorted: Float64Array,
+    base: number,
+    count: number,
+    old: number,
+    n: number,
+    field: number,
+  ): number {
+    for (let k = Math.max(n, 1); k <= old; k++) {
+      const v = this.value(k, field)
+      if (!Number.isNaN(v)) count = removeSorted(sorted, base, count, v)
+    }
+    for (let k = 0; k < n; k = k === 0 ? old + 1 : k + 1) {
+      const v = this.value(k, field)
+      if (!Number.isNaN(v)) count = insertSorted(sorted, base, count, v)
+    }
+    return count
   }
 
   /** Stores the new sample's third-difference sizes (see NOISE_SIZE), once four samples are known. */
@@ -800,23 +814,18 @@ export class DroneTracker {
     }
   }
 
-  /** Moves the sustained windows on to samples 0..span-1, as `slideNoiseWindow` does. */
+  /** Moves the sustained windows on to samples 0..span-1 (see `slideSorted`). */
   private slideSustainedWindow(span: number): void {
-    const old = this.sustainedSpan
-    const sorted = this.sustainedSorted
     for (let i = 0; i < CONSISTENCY_CHECKS.length; i++) {
-      const base = i * CAPACITY
-      let count = this.sustainedCount[i]!
-      for (let k = Math.max(span, 1); k <= old; k++) {
-        const z = this.value(k, CONSISTENCY_Z + i)
-        if (!Number.isNaN(z)) count = removeSorted(sorted, base, count, z)
-      }
-      for (let k = 0; k < span; k = k === 0 ? old + 1 : k + 1) {
-        // The new sample, then any older ones a window longer than before now reaches.
-        const z = this.value(k, CONSISTENCY_Z + i)
-        if (!Number.isNaN(z)) count = insertSorted(sorted, base, count, z)
-      }
-      this.sustainedCount[i] = count
+      const count = this.sustainedCount[i]!
+      this.sustainedCount[i] = this.slideSorted(
+        this.sustainedSorted,
+        i * CAPACITY,
+        count,
+        this.sustainedSpan,
+        span,
+        CONSISTENCY_Z + i,
+      )
     }
     this.sustainedSpan = span
   }
