@@ -12,6 +12,7 @@ export interface AnomalyEvent {
   /** When the detector scored it, ISO 8601. */
   detected_at: string
   score: number
+  /** The threshold the score was above: the model's, or its hold threshold while an anomaly goes on. */
   threshold: number
   /** The checks that made this record unusual, most surprising first. */
   top_features: FeatureContribution[]
@@ -21,7 +22,6 @@ export interface AnomalyEvent {
 export function toAnomalyEvent(
   record: DroneTelemetry,
   prediction: Prediction,
-  threshold: number,
   detectedAtMs: number,
 ): AnomalyEvent {
   return {
@@ -31,7 +31,7 @@ export function toAnomalyEvent(
     publish_timestamp: record.publish_timestamp,
     detected_at: new Date(detectedAtMs).toISOString(),
     score: prediction.score,
-    threshold,
+    threshold: prediction.threshold,
     top_features: prediction.features ?? [],
     record,
   }

@@ -222,7 +222,7 @@ async function processRecord({ record, message }: Consumed, late: boolean): Prom
   const scoredAtMs = performance.timeOrigin + performance.now()
   let awaitingAck = false
   if (prediction.anomaly) {
-    const event = toAnomalyEvent(record, prediction, model.threshold, scoredAtMs)
+    const event = toAnomalyEvent(record, prediction, scoredAtMs)
     const key = anomalyKey(record)
     if (emitted!.has(key)) {
       logger.info({ drone_id: event.drone_id, seq: event.seq }, 'anomaly already reported before a restart')
@@ -255,7 +255,12 @@ async function processRecord({ record, message }: Consumed, late: boolean): Prom
   }
   const latencyMs = scoredAtMs - record.publish_timestamp / 1000
   predictionsOut?.write(
-    JSON.stringify({ ...prediction, features: undefined, latency_ms: Number(latencyMs.toFixed(3)) }) + '\n',
+    JSON.stringify({
+      ...prediction,
+      features: undefined,
+      threshold: undefined,
+      latency_ms: Number(latencyMs.toFixed(3)),
+    }) + '\n',
   )
   metrics.scored(record.drone_id)
   metrics.latency.observe(latencyMs / 1000)

@@ -62,6 +62,14 @@ export const TRAIN_COMMAND = {
       description:
         'false alarms per drone-hour the threshold may raise on the held-out records (0: the highest held-out score)',
     },
+    holdQuantile: {
+      type: 'number',
+      default: DEFAULT_PARAMS.holdQuantile,
+      min: 0.9,
+      max: 1,
+      description:
+        'an anomaly goes on while the score stays above this quantile of the held-out scores (1: no hold, the threshold alone)',
+    },
     calibrationFraction: {
       type: 'number',
       default: DEFAULT_PARAMS.calibrationFraction,
@@ -99,7 +107,8 @@ export async function trainCommand(argv: string[]): Promise<void> {
         `in ${((performance.now() - started) / 1000).toFixed(1)} s`,
     )
     console.log(
-      `threshold ${model.threshold.toFixed(4)} (at most ${params.alarmBudget} alarms per held-out drone-hour); ` +
+      `threshold ${model.threshold.toFixed(4)} (at most ${params.alarmBudget} alarms per held-out drone-hour), ` +
+        `held on above ${model.hold_threshold.toFixed(4)} (held-out ${params.holdQuantile} quantile); ` +
         `model written to ${output}`,
     )
   })

@@ -4,7 +4,15 @@
  * measured offline is what runs live.
  */
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
-import { CHECK_NAMES, CHECKS, DroneTracker, surpriseOf, toFeatures, type Checks } from './features.ts'
+import {
+  CHECK_NAMES,
+  CHECKS,
+  DroneTracker,
+  MAX_GAP_MS,
+  surpriseOf,
+  toFeatures,
+  type Checks,
+} from './features.ts'
 import { compileForest } from './isolation-forest.ts'
 import { fillUnknown, type DetectorModel } from './model.ts'
 
@@ -23,8 +31,13 @@ export interface Prediction {
   seq: number
   /** Isolation Forest score in (0, 1]; higher is more anomalous. */
   score: number
-  /** score > the model's threshold. */
+  /**
+   * score > threshold: the model's threshold, or its lower hold threshold while the drone's
+   * anomaly goes on (see DetectorModel.hold_threshold).
+   */
   anomaly: boolean
+  /** The threshold the score was judged against. */
+  threshold: number
   /** Anomalies only: the checks furthest beyond their training tail, most surprising first. */
   features?: FeatureContribution[]
 }
@@ -41,10 +54,11 @@ export interface ScorerOptions {
 export function createScorer(model: DetectorModel, options: ScorerOptions = {}): Scorer {
   const topFeatures = options.topFeatures ?? 3
   const forest = compileForest(model.forest)
-  const { threshold } = model
+  const { threshold, hold_threshold: holdThreshold } = model
   const tails = Float64Array.from(model.check_tails)
   const medians = Float64Array.from(model.feature_medians)
-  const trackers = new Map<string, DroneTracker>()
+  /** Per drone: its history, and whether its last record (at `timestamp`) was an anomaly. */
+  const drones = new Map<string, { tracker: DroneTracker; anomaly: boolean; timestamp: number }>()
 
   const explain = (checks: Checks): FeatureContribution[] =>
     CHECK_NAMES.map((name, c) => ({
@@ -57,17 +71,31 @@ export function createScorer(model: DetectorModel, options: ScorerOptions = {}):
 
   return {
     score(record) {
-      let tracker = trackers.get(record.drone_id)
-      if (!tracker) trackers.set(record.drone_id, (tracker = new DroneTracker()))
+      let drone = drones.get(record.drone_id)
+      if (!drone) {
+        drone = { tracker: new DroneTracker(), anomaly: false, timestamp: Number.NaN }
+        drones.set(record.drone_id, drone)
+      }
       // At-least-once delivery can hand a record over late; it is scored against the drone's history
       // without moving it. A lower seq with a later timestamp is a restarted drone, which moves on.
-      const checks = tracker.isBehind(record) ? tracker.peek(record) : tracker.push(record)
+      const late = drone.tracker.isBehind(record)
+      const checks = late ? drone.tracker.peek(record) : drone.tracker.push(record)
       const score = forest(fillUnknown(toFeatures(checks, tails), medians))
+      // An anomaly goes on only into the drone's next record: not across a gap the history does not
+      // bridge either.
+      const gap = record.timestamp - drone.timestamp
+      const holding = drone.anomaly && gap > 0 && gap <= MAX_GAP_MS
+      const judgedBy = holding && score > holdThreshold ? holdThreshold : threshold
       const prediction: Prediction = {
         drone_id: record.drone_id,
         seq: record.seq,
         score,
-        anomaly: score > threshold,
+        anomaly: score > judgedBy,
+        threshold: judgedBy,
+      }
+      if (!late) {
+        drone.anomaly = prediction.anomaly
+        drone.timestamp = record.timestamp
       }
       if (prediction.anomaly) prediction.features = explain(checks)
       return prediction

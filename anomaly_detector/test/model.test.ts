@@ -76,7 +76,7 @@ describe('trainModel', () => {
   it('describes itself, its training and what it was trained on', () => {
     assert.equal(model.format, MODEL_FORMAT)
     assert.equal(model.version, MODEL_VERSION)
-    assert.equal(MODEL_VERSION, 6)
+    assert.equal(MODEL_VERSION, 7)
     assert.ok(!Number.isNaN(Date.parse(model.created_at)))
     assert.deepEqual(model.params, {
       trees: 50,
@@ -86,6 +86,7 @@ describe('trainModel', () => {
       calibrationFraction: 0.5,
       tailQuantile: 0.999,
       tailDecades: 2,
+      holdQuantile: 0.999,
     })
     assert.deepEqual(model.training, {
       records: 2000,
@@ -195,6 +196,25 @@ describe('trainModel', () => {
     assert.ok(loose.threshold < strict.threshold)
   })
 
+  it('holds anomalies on above the held-out scores’ hold quantile, never above the threshold', async () => {
+    const { heldByDrone } = splitChecks(training)
+    const score = compileForest(model.forest)
+    const scores = heldByDrone
+      .flatMap(({ checks }) =>
+        checks.map((c) => score(fillUnknown(toFeatures(c, model.check_tails), model.feature_medians))),
+      )
+      .sort((a, b) => a - b)
+    const loose = await trainModel(training, { ...options, alarmBudget: 110, holdQuantile: 0.9 })
+    assert.equal(loose.hold_threshold, nearestRank(scores, 0.9))
+    assert.ok(loose.hold_threshold < loose.threshold, `${loose.hold_threshold} vs ${loose.threshold}`)
+    assert.equal(model.hold_threshold, nearestRank(scores, 0.999))
+    assert.ok(model.hold_threshold < model.threshold, 'the default budget: the highest held-out score')
+    // The highest held-out score is above the loose threshold: the hold stops at the threshold.
+    const capped = await trainModel(training, { ...options, alarmBudget: 110, holdQuantile: 1 })
+    assert.equal(capped.hold_threshold, capped.threshold)
+    await assert.rejects(trainModel(training, { holdQuantile: 0.5 }), /holdQuantile must be in \[0\.9, 1\]/)
+  })
+
   it('is reproducible for a seed and differs across seeds', async () => {
     assert.deepEqual(withoutTimestamp(await trainModel(training, options)), withoutTimestamp(model))
     const other = withoutTimestamp(await trainModel(training, { ...options, seed: 12 }))
@@ -293,7 +313,7 @@ describe('saveModel and loadModel', () => {
   it('asks for retraining on another version', async () => {
     await assert.rejects(
       loadModel(write('v1.json', { ...model, version: 1 })),
-      /v1\.json is model version 1, this detector reads version 6; train one with/,
+      /v1\.json is model version 1, this detector reads version 7; train one with/,
     )
     const next = MODEL_VERSION + 1
     await assert.rejects(
@@ -352,6 +372,12 @@ describe('saveModel and loadModel', () => {
         /corrupt: threshold must be a finite number/,
       ],
       ['no-threshold', (m) => Reflect.deleteProperty(m, 'threshold'), /corrupt: threshold/],
+      [
+        'hold-above',
+        (m) => (m.hold_threshold = m.threshold + 0.01),
+        /corrupt: hold_threshold must be a number no greater than threshold/,
+      ],
+      ['no-hold', (m) => Reflect.deleteProperty(m, 'hold_threshold'), /corrupt: hold_threshold/],
       [
         'tails-short',
         (m) => m.check_tails.pop(),

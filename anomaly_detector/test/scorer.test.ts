@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { before, describe, it } from 'node:test'
 import type { LabeledSample, PlannedFault, Sensor } from '../../simulator/src/faults.ts'
-import { CHECK_NAMES } from '../src/features.ts'
+import { CHECK_NAMES, MAX_GAP_MS } from '../src/features.ts'
 import { trainModel, type DetectorModel } from '../src/model.ts'
 import { createScorer, type Prediction } from '../src/scorer.ts'
 import { flight, simulated } from './flights.ts'
@@ -68,7 +68,8 @@ describe('createScorer', () => {
     )
     for (const p of predictions) {
       assert.ok(p.score > 0 && p.score <= 1)
-      assert.equal(p.anomaly, p.score > model.threshold)
+      assert.equal(p.anomaly, p.score > p.threshold)
+      assert.ok(p.threshold === model.threshold || p.threshold === model.hold_threshold)
       assert.equal(p.features === undefined, !p.anomaly)
     }
   })
@@ -211,6 +212,47 @@ describe('createScorer', () => {
     }
     const rest = records.slice(200).map((r) => scorer.score(r))
     assert.deepEqual([...seen, ...rest], expected)
+  })
+
+  it('holds an anomaly on while the score stays above the hold threshold, and only then', () => {
+    const records = flight('drone-0001', 400, 'hold')
+    const plain = createScorer(model)
+    const free = records.map((r) => plain.score(r).score)
+    // Thresholds from this flight's own scores: about 1 record in 20 above the threshold, 1 in 4
+    // above the hold, so anomalies start, go on and end many times over.
+    const sorted = free.slice(100).sort((a, b) => a - b)
+    const threshold = sorted[Math.floor(sorted.length * 0.95)]!
+    const hold = sorted[Math.floor(sorted.length * 0.75)]!
+    const holding = createScorer({ ...model, threshold, hold_threshold: hold })
+    const predictions = records.map((r) => holding.score(r))
+    let previous = false
+    let held = 0
+    predictions.forEach((p, i) => {
+      assert.equal(p.score, free[i], 'the hold changes verdicts, not scores')
+      const expected = p.score > threshold || (previous && p.score > hold)
+      assert.equal(p.anomaly, expected, `record ${i}: score ${p.score}, previous ${previous}`)
+      assert.equal(p.threshold, previous && p.score > hold ? hold : threshold)
+      if (p.anomaly && p.score <= threshold) held++
+      previous = p.anomaly
+    })
+    assert.ok(held >= 5, `${held} records held on`)
+
+    // A late record neither starts nor ends an anomaly, and the hold does not cross a gap.
+    const again = createScorer({ ...model, threshold, hold_threshold: hold })
+    const first = predictions.findIndex(
+      (p, i) => i > 100 && p.anomaly && predictions[i + 1]!.anomaly && free[i + 1]! <= threshold,
+    )
+    assert.ok(first > 0, 'an anomaly held on into its next record')
+    for (const r of records.slice(0, first + 1)) again.score(r)
+    again.score(records[10]!)
+    assert.ok(again.score(records[first + 1]!).anomaly, 'still held after a late record')
+    // (With no hold threshold at all, whatever the record after the gap scores.)
+    const gapped = createScorer({ ...model, threshold, hold_threshold: 0 })
+    for (const r of records.slice(0, first + 1)) gapped.score(r)
+    const after = { ...records[first + 1]!, timestamp: records[first + 1]!.timestamp + MAX_GAP_MS + 1 }
+    const afterGap = gapped.score(after)
+    assert.equal(afterGap.threshold, threshold, 'not held across a gap')
+    assert.ok(!afterGap.anomaly, 'not held across a gap')
   })
 
   it('follows a restarted drone from its new first record', () => {
