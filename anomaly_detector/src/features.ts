@@ -77,6 +77,16 @@ const NOISE_WINDOWS_S = [1, 3, 10]
 const LONG_NOISE = NOISE_WINDOWS_S.length - 1
 const LONG_NOISE_CONFIRM = 1.2
 /**
+ * The 3 s window's median is reported only as far as the largest third difference of the last
+ * RECENT_NOISE samples (0.5 s), times RECENT_NOISE_CONFIRM, confirms it (both in the 3 s check's
+ * typical units). After a burst the median stays up for 1.5 s, until half the window is quiet; the
+ * largest of the last five falls back within 0.8 s, once no third difference spans a noisy reading.
+ * In a burst the largest of five is about twice the median, so the bound seldom holds it down.
+ */
+const MEDIUM_NOISE = 1
+const RECENT_NOISE = 5
+const RECENT_NOISE_CONFIRM = 0.7
+/**
  * The longest window's usual level learns only from values under twice itself. It is a running
  * mean over about two minutes: under the general gate of 3, a burst that doubles or triples a
  * sensor's noise for tens of seconds taught it its own level, and faded from the check (a 48 s burst
@@ -719,10 +729,25 @@ export class DroneTracker {
         const size = w === 0 ? lowerQuartile(sorted, base, n) : median(sorted, base, n)
         const z = this.typical[check]!.z(size, this.repeats[i] === 0)
         // The 10 s median stays up for 5 s after a burst ends; the 3 s one has fallen back by then.
-        checks[check] = w === LONG_NOISE ? Math.min(z, LONG_NOISE_CONFIRM * checks[check - 1]!) : z
+        if (w === LONG_NOISE) checks[check] = Math.min(z, LONG_NOISE_CONFIRM * checks[check - 1]!)
+        else if (w === MEDIUM_NOISE) checks[check] = Math.min(z, this.recentNoise(i, n, check))
+        else checks[check] = z
       }
     }
     this.gpsNoisy = checks[NOISE + NOISE_WINDOWS_S.length * GPS]! >= LEARN_GATE
+  }
+
+  /**
+   * How far the newest third differences of sensor i confirm the noise check `check` (see
+   * RECENT_NOISE): the largest of the last RECENT_NOISE (of the n in the window), times
+   * RECENT_NOISE_CONFIRM, in the check's typical units. Infinity while the check is warming up.
+   */
+  private recentNoise(i: number, n: number, check: number): number {
+    const typical = this.typical[check]!.size
+    if (typical === undefined) return Number.POSITIVE_INFINITY
+    let largest = 0
+    for (let j = 0; j < RECENT_NOISE && j < n; j++) largest = Math.max(largest, this.value(j, NOISE_SIZE + i))
+    return (RECENT_NOISE_CONFIRM * largest) / typical
   }
 
   /** Moves noise window w on to the sizes at samples 0..n-1 (see `slideSorted`). */

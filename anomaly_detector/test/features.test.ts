@@ -420,6 +420,25 @@ describe('DroneTracker', () => {
     assert.ok(medianOf(rows, 'gyro_z_noise_1s', FAULT_AT + 150, 400) < 3, 'and calm again after it')
   })
 
+  it('lets a noise burst go from the 3 s check within 0.5 s of its end', () => {
+    const random = createRandom('burst')
+    const end = FAULT_AT + 100
+    const rows = run(
+      faulty(
+        (seq) => seq >= FAULT_AT && seq < end,
+        (r) => ({ gyro_z: r.gyro_z + random.normal(0, 0.05) }), // ten times the noise
+      ),
+    )
+    assert.ok(medianOf(rows, 'gyro_z_noise_3s', FAULT_AT + 30, end) > 6, 'the burst is seen')
+    // The window's median stays up until half of it is quiet (1.5 s); the newest half second's
+    // largest third difference, once none spans a noisy reading, bounds it.
+    const usual = maxOf(healthy, 'gyro_z_noise_3s', 100, 400)
+    for (const name of ['gyro_z_noise_3s', 'gyro_z_noise_10s']) {
+      const after = maxOf(rows, name, end + 5, end + 20)
+      assert.ok(after < usual, `${name}: ${after} from 0.5 s after the burst, at most ${usual} healthy`)
+    }
+  })
+
   it('sees a mild noise burst in its 10 s check beyond any healthy 10 s, and lets it go soon after', () => {
     // Gyro noise (0.007 rad/s) times about 2.5 for 15 s.
     const { rows, start, end } = noiseBurst('gyro_z', 0.016, 150, 1300, 'mild burst')
