@@ -87,14 +87,17 @@ const MEDIUM_NOISE = 1
 const RECENT_NOISE = 5
 const RECENT_NOISE_CONFIRM = 0.7
 /**
- * The longest window's usual level learns only from values under twice itself. It is a running
- * mean over about two minutes: under the general gate of 3, a burst that doubles or triples a
- * sensor's noise for tens of seconds taught it its own level, and faded from the check (a 48 s burst
- * of 2.3 times an accelerometer's noise was found for a quarter of its records). A level that rises
- * for good (none in the training flights) cannot lock the check up: it reports only as far as the
- * 3 s check, which keeps the general gate and follows, confirms it.
+ * The 3 s and 10 s windows' usual levels learn only from values under twice themselves. Each is a
+ * running mean over about two minutes: under the general gate of 3, a burst that doubles or triples
+ * a sensor's noise for tens of seconds taught it its own level, and faded from the check (a 48 s
+ * burst of 2.3 times an accelerometer's noise was found for a quarter of its records). The 3 s one
+ * kept the general gate until 2026-12-01, so that a level risen for good would not hold the checks
+ * up for ever; but it then capped the 10 s check as it learned a long burst (a 57 s burst of 2.6
+ * times a gyro's noise was found for half its records). A sensor whose noise rises for good to
+ * well over twice its level is now flagged for as long as it flies, as a burst that does not end;
+ * the 1 s check keeps the general gate.
  */
-const LONG_NOISE_LEARN_GATE = 2
+const SLOW_NOISE_LEARN_GATE = 2
 /**
  * The sustained checks' window, in seconds: each consistency check's lower quartile over the last
  * 5 s. A drift's residual grows slowly and stays, below the consistency checks' tails (set by a
@@ -143,7 +146,7 @@ const NOISE = checkIndex('accel_x_noise_1s')
 const REPEAT = checkIndex('accel_x_repeats')
 const CONSISTENCY = checkIndex(CONSISTENCY_CHECKS[0])
 const SUSTAINED = checkIndex(`${CONSISTENCY_CHECKS[0]}_sustained`)
-const IS_LONG_NOISE = CHECKS.map((c) => c.name.endsWith(`_noise_${NOISE_WINDOWS_S[LONG_NOISE]}s`))
+const IS_SLOW_NOISE = CHECKS.map((c) => NOISE_WINDOWS_S.slice(1).some((w) => c.name.endsWith(`_noise_${w}s`)))
 const CONSISTENCY_INDEX = Object.fromEntries(
   CONSISTENCY_CHECKS.map((name, i) => [name, CONSISTENCY + i]),
 ) as Record<ConsistencyCheck, number>
@@ -334,7 +337,7 @@ export class DroneTracker {
    */
   private newestRateBroken = Number.POSITIVE_INFINITY
   private typical = CHECKS.map(
-    (_, c) => new TypicalResidual(IS_LONG_NOISE[c] ? LONG_NOISE_LEARN_GATE : LEARN_GATE),
+    (_, c) => new TypicalResidual(IS_SLOW_NOISE[c] ? SLOW_NOISE_LEARN_GATE : LEARN_GATE),
   )
   /** Each sample's yaw relative to a window's middle (see `turnedForce`); scratch, reused. */
   private readonly yaws = new Float64Array(CAPACITY)

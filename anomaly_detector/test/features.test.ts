@@ -450,16 +450,24 @@ describe('DroneTracker', () => {
     assert.ok(after < usual, `10 s: ${after} from 2.5 s after the burst, at most ${usual} healthy`)
   })
 
-  it('keeps a long mild noise burst in its 10 s check to the end, not learning it as usual', () => {
+  it('keeps a long mild noise burst in its 3 s and 10 s checks to the end, not learning it as usual', () => {
     // Accelerometer noise (0.08 m/s²) times about 1.6 for 60 s.
     const { rows, start, end } = noiseBurst('acceleration_x', 0.1, 600, 1700, 'long mild burst')
-    const name = 'accel_x_noise_10s'
     // Learned as the usual level (under the general gate), the second half's median was 0.72 of the
-    // first's. It still falls some way: the 3 s check learns the burst, and caps the 10 s one.
-    const early = medianOf(rows, name, start + 100, start + 300)
-    const late = medianOf(rows, name, start + 300, end)
-    assert.ok(late > 0.78 * early, `10 s: median ${late} in the burst's second half, ${early} in its first`)
-    assert.ok(late > maxOf(rows, name, 200, start), `10 s: median ${late} in the burst's second half`)
+    // first's in the 10 s check; with only the 3 s check learning it (it caps the 10 s one), 0.79 in
+    // both. Now 0.90 and 0.85: a burst of 1.6 times the noise is still under the gate of 2.
+    for (const [name, kept] of [
+      ['accel_x_noise_3s', 0.85],
+      ['accel_x_noise_10s', 0.82],
+    ] as const) {
+      const early = medianOf(rows, name, start + 100, start + 300)
+      const late = medianOf(rows, name, start + 300, end)
+      assert.ok(
+        late > kept * early,
+        `${name}: median ${late} in the burst's second half, ${early} in its first`,
+      )
+      assert.ok(late > maxOf(rows, name, 200, start), `${name}: median ${late} in the burst's second half`)
+    }
   })
 
   for (const [field, size, names] of [
