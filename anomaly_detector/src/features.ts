@@ -369,6 +369,15 @@ export class DroneTracker {
     return record.seq <= this.seq && record.timestamp <= this.timestampMs
   }
 
+  /**
+   * Whether `record` continues the history: later in seq and time than the last one pushed, within
+   * MAX_GAP_MS of it. Any other record pushed starts the history afresh.
+   */
+  follows(record: DroneTelemetry): boolean {
+    const gapMs = record.timestamp - this.timestampMs
+    return gapMs > 0 && gapMs <= MAX_GAP_MS && record.seq > this.seq
+  }
+
   /** The record's checks, moving the history on. */
   push(record: DroneTelemetry): Checks {
     return this.advance(record)
@@ -408,8 +417,7 @@ export class DroneTracker {
     const checks = new Float64Array(CHECKS.length).fill(Number.NaN)
     this.broken = false
     this.rateBroken = false
-    const gapMs = record.timestamp - this.timestampMs
-    if (!(gapMs > 0 && gapMs <= MAX_GAP_MS && record.seq > this.seq)) this.restart(record)
+    if (!this.follows(record)) this.restart(record)
     this.seq = record.seq
     this.timestampMs = record.timestamp
     const previous = this.slot(0)

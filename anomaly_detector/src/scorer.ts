@@ -4,15 +4,7 @@
  * measured offline is what runs live.
  */
 import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-telemetry.ts'
-import {
-  CHECK_NAMES,
-  CHECKS,
-  DroneTracker,
-  MAX_GAP_MS,
-  surpriseOf,
-  toFeatures,
-  type Checks,
-} from './features.ts'
+import { CHECK_NAMES, CHECKS, DroneTracker, surpriseOf, toFeatures, type Checks } from './features.ts'
 import { compileForest } from './isolation-forest.ts'
 import { fillUnknown, type DetectorModel } from './model.ts'
 
@@ -57,8 +49,8 @@ export function createScorer(model: DetectorModel, options: ScorerOptions = {}):
   const { threshold, hold_threshold: holdThreshold } = model
   const tails = Float64Array.from(model.check_tails)
   const medians = Float64Array.from(model.feature_medians)
-  /** Per drone: its history, and whether its last record (at `timestamp`) was an anomaly. */
-  const drones = new Map<string, { tracker: DroneTracker; anomaly: boolean; timestamp: number }>()
+  /** Per drone: its history, and whether the last record pushed to it was an anomaly. */
+  const drones = new Map<string, { tracker: DroneTracker; anomaly: boolean }>()
 
   const explain = (checks: Checks): FeatureContribution[] =>
     CHECK_NAMES.map((name, c) => ({
@@ -73,18 +65,17 @@ export function createScorer(model: DetectorModel, options: ScorerOptions = {}):
     score(record) {
       let drone = drones.get(record.drone_id)
       if (!drone) {
-        drone = { tracker: new DroneTracker(), anomaly: false, timestamp: Number.NaN }
+        drone = { tracker: new DroneTracker(), anomaly: false }
         drones.set(record.drone_id, drone)
       }
       // At-least-once delivery can hand a record over late; it is scored against the drone's history
       // without moving it. A lower seq with a later timestamp is a restarted drone, which moves on.
       const late = drone.tracker.isBehind(record)
+      // An anomaly goes on only into a record that continues the drone's history: not into a late
+      // one, nor across a gap or a restart, where the history starts afresh.
+      const holding = drone.anomaly && drone.tracker.follows(record)
       const checks = late ? drone.tracker.peek(record) : drone.tracker.push(record)
       const score = forest(fillUnknown(toFeatures(checks, tails), medians))
-      // An anomaly goes on only into the drone's next record: not across a gap the history does not
-      // bridge either.
-      const gap = record.timestamp - drone.timestamp
-      const holding = drone.anomaly && gap > 0 && gap <= MAX_GAP_MS
       const judgedBy = holding && score > holdThreshold ? holdThreshold : threshold
       const prediction: Prediction = {
         drone_id: record.drone_id,
@@ -93,10 +84,7 @@ export function createScorer(model: DetectorModel, options: ScorerOptions = {}):
         anomaly: score > judgedBy,
         threshold: judgedBy,
       }
-      if (!late) {
-        drone.anomaly = prediction.anomaly
-        drone.timestamp = record.timestamp
-      }
+      if (!late) drone.anomaly = prediction.anomaly
       if (prediction.anomaly) prediction.features = explain(checks)
       return prediction
     },

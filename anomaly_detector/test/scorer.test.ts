@@ -253,6 +253,13 @@ describe('createScorer', () => {
     const afterGap = gapped.score(after)
     assert.equal(afterGap.threshold, threshold, 'not held across a gap')
     assert.ok(!afterGap.anomaly, 'not held across a gap')
+    // Nor across a restart (seq from 0 again, a sample later), where the history starts afresh too.
+    const restarted = createScorer({ ...model, threshold, hold_threshold: 0 })
+    for (const r of records.slice(0, first + 1)) restarted.score(r)
+    const again0 = { ...records[0]!, timestamp: records[first]!.timestamp + 100 }
+    const afterRestart = restarted.score(again0)
+    assert.equal(afterRestart.threshold, threshold, 'not held across a restart')
+    assert.ok(!afterRestart.anomaly, 'not held across a restart')
   })
 
   it('follows a restarted drone from its new first record', () => {
