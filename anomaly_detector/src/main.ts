@@ -33,7 +33,7 @@ import { createDetectorMetrics } from './metrics.ts'
 import { loadModel, ModelError, type DetectorModel } from './model.ts'
 import { ProcessedOffsets } from './offsets.ts'
 import { SCORE_COMMAND, scoreCommand, TRAIN_COMMAND, trainCommand } from './offline.ts'
-import { createScorer } from './scorer.ts'
+import { createScorer, predictionRow } from './scorer.ts'
 import { Sequencer, type Ready } from './sequencer.ts'
 import { registerSlowdownRoute, Slowdown } from './slowdown.ts'
 
@@ -255,12 +255,7 @@ async function processRecord({ record, message }: Consumed, late: boolean): Prom
   }
   const latencyMs = scoredAtMs - record.publish_timestamp / 1000
   predictionsOut?.write(
-    JSON.stringify({
-      ...prediction,
-      features: undefined,
-      threshold: undefined,
-      latency_ms: Number(latencyMs.toFixed(3)),
-    }) + '\n',
+    JSON.stringify({ ...predictionRow(prediction), latency_ms: Number(latencyMs.toFixed(3)) }) + '\n',
   )
   metrics.scored(record.drone_id)
   metrics.latency.observe(latencyMs / 1000)

@@ -32,7 +32,7 @@ import {
   type DetectorModel,
   type ModelParams,
 } from './model.ts'
-import { createScorer } from './scorer.ts'
+import { createScorer, predictionRow } from './scorer.ts'
 import { Sequencer } from './sequencer.ts'
 
 export const TRAIN_COMMAND = {
@@ -210,8 +210,9 @@ export async function scoreDataset(
   }
 
   async function scoreOne(record: DroneTelemetry | LabeledRecord): Promise<void> {
-    const { drone_id, seq, score, anomaly } = scorer.score(record)
-    if (!out.write(JSON.stringify({ drone_id, seq, score, anomaly }) + '\n')) await once(out, 'drain')
+    const row = predictionRow(scorer.score(record))
+    const { drone_id, seq, anomaly } = row
+    if (!out.write(JSON.stringify(row) + '\n')) await once(out, 'drain')
     drones.add(drone_id)
     counts.records++
     if (anomaly) counts.anomalies++

@@ -34,6 +34,12 @@ export interface Prediction {
   features?: FeatureContribution[]
 }
 
+/** A prediction as the predictions file holds it (DESIGN: drone_id, seq, score, anomaly). */
+export function predictionRow({ drone_id, seq, score, anomaly }: Prediction): PredictionRow {
+  return { drone_id, seq, score, anomaly }
+}
+export type PredictionRow = Pick<Prediction, 'drone_id' | 'seq' | 'score' | 'anomaly'>
+
 export interface Scorer {
   score(record: DroneTelemetry): Prediction
 }
