@@ -210,8 +210,8 @@ export async function trainModel(
   const forest = trainIsolationForest(featureRows, params)
   const score = compileForest(forest)
   for (const flight of heldOut) flight.scores = flight.rows.map((checks) => score(fill(toRow(checks))))
-  const threshold = thresholdWithin(heldOut, params.alarmBudget)
   const heldOutScores = Float64Array.from(heldOut.flatMap((f) => f.scores)).sort()
+  const threshold = thresholdWithin(heldOut, heldOutScores, params.alarmBudget)
   const holdThreshold = Math.min(threshold, sortedQuantile(heldOutScores, params.holdQuantile))
 
   return {
@@ -280,12 +280,12 @@ function heldOutAlarms(flights: HeldOutFlight[], threshold: number): number {
 /**
  * The lowest held-out score that, as the threshold, leaves at most `budget` alarms per drone-hour
  * of held-out flight (rounded down to whole alarms); the highest held-out score when that is none.
+ * `scores` are all the flights' scores, ascending.
  */
-function thresholdWithin(flights: HeldOutFlight[], budget: number): number {
+function thresholdWithin(flights: HeldOutFlight[], scores: Float64Array, budget: number): number {
   const hours =
     flights.reduce((sum, f) => sum + (f.times.length > 1 ? f.times.at(-1)! - f.times[0]! : 0), 0) / 3_600_000
   const allowed = Math.floor(budget * hours + 1e-9)
-  const scores = Float64Array.from(flights.flatMap((f) => f.scores)).sort()
   // Raising the threshold can split a run in two, so the count is not strictly monotone; the
   // search finds a score that keeps within the budget, never one that exceeds it.
   let low = 0
