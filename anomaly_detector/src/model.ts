@@ -362,8 +362,12 @@ export async function loadModel(file: string): Promise<DetectorModel> {
 function structureProblem(m: Partial<Record<keyof DetectorModel, unknown>>): string | undefined {
   if (typeof m.threshold !== 'number' || !Number.isFinite(m.threshold))
     return 'threshold must be a finite number'
-  if (typeof m.hold_threshold !== 'number' || !(m.hold_threshold <= m.threshold))
-    return 'hold_threshold must be a number no greater than threshold'
+  if (
+    typeof m.hold_threshold !== 'number' ||
+    !Number.isFinite(m.hold_threshold) ||
+    !(m.hold_threshold <= m.threshold)
+  )
+    return 'hold_threshold must be a finite number no greater than threshold'
   for (const [key, length] of [
     ['feature_medians', FEATURE_NAMES.length],
     ['check_tails', CHECK_NAMES.length],

@@ -375,8 +375,9 @@ describe('saveModel and loadModel', () => {
       [
         'hold-above',
         (m) => (m.hold_threshold = m.threshold + 0.01),
-        /corrupt: hold_threshold must be a number no greater than threshold/,
+        /corrupt: hold_threshold must be a finite number no greater than threshold/,
       ],
+
       ['no-hold', (m) => Reflect.deleteProperty(m, 'hold_threshold'), /corrupt: hold_threshold/],
       [
         'tails-short',
@@ -414,5 +415,13 @@ describe('saveModel and loadModel', () => {
     for (const [name, change, message] of cases) {
       await assert.rejects(loadModel(write(`${name}.json`, altered(change))), message, name)
     }
+    // JSON has no infinities, but a number beyond the double range parses as one: a hold threshold
+    // of minus infinity would hold every anomaly for as long as the drone flies.
+    const unbounded = JSON.stringify(model).replace(/"hold_threshold":[^,]+/, '"hold_threshold":-1e999')
+    assert.ok(unbounded.includes('-1e999'), 'the hold threshold replaced')
+    await assert.rejects(
+      loadModel(write('hold-unbounded.json', unbounded)),
+      /corrupt: hold_threshold must be a finite number/,
+    )
   })
 })
