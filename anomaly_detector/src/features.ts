@@ -201,6 +201,12 @@ const GPS_JUMP_ACCELERATION = 100
 const GPS_OFFSET_HOLD_S = 90
 /** A step that takes the offset below this fraction of its size cancels it (the position leapt back). */
 const GPS_OFFSET_CANCEL = 0.2
+/**
+ * A step no motion explains that cancels the bias the sensor's consistency check was showing (what
+ * it leaves is under this fraction of the step) is the sensor coming back to the truth: a drift's
+ * end. It is judged by what it leaves, and the reading becomes the reference at once.
+ */
+const RETURN_LEFT = 0.3
 /** Below this ground speed (m/s) the course is not defined well enough to check speed change or yaw rate. */
 const MIN_COURSE_SPEED = 3
 
@@ -336,6 +342,20 @@ export class DroneTracker {
    * skipped: a spike on a gyro would otherwise echo through every window that integrates it.
    */
   private newestRateBroken = Number.POSITIVE_INFINITY
+  /**
+   * The bias each scalar's consistency check showed as of the last record (the reading less what the
+   * other sensors imply, signed), where that check stood above LEARN_GATE; NaN otherwise. See
+   * RETURN_LEFT.
+   */
+  private bias = new Float64Array(SCALARS.length).fill(Number.NaN)
+  /**
+   * The horizontal check's window at the last record, where it stood above LEARN_GATE (NaN
+   * otherwise): the turned force (east, north), the x axis's turned direction averaged the same way
+   * (east, north), and the GPS track's acceleration (its length). See `leftAfter`.
+   */
+  private horizontal = new Float64Array(5).fill(Number.NaN)
+  /** Each consistency check's signed residual at the last record (scratch for `standing`). */
+  private residuals = new Float64Array(CONSISTENCY_CHECKS.length)
   private typical = CHECKS.map(
     (_, c) => new TypicalResidual(IS_SLOW_NOISE[c] ? SLOW_NOISE_LEARN_GATE : LEARN_GATE),
   )
@@ -400,6 +420,8 @@ export class DroneTracker {
     copy.refValue = this.refValue.slice()
     copy.refSlope = this.refSlope.slice()
     copy.refTime = this.refTime.slice()
+    copy.bias = this.bias.slice()
+    copy.horizontal = this.horizontal.slice()
     copy.offset = [...this.offset]
     copy.offsetSince = this.offsetSince
     copy.candidate = this.candidate && [...this.candidate]
@@ -452,6 +474,8 @@ export class DroneTracker {
     this.originLat = record.latitude
     this.originLon = record.longitude
     this.refTime.fill(Number.NaN)
+    this.bias.fill(Number.NaN)
+    this.horizontal.fill(Number.NaN)
     this.repeats.fill(0)
     this.gpsRate = undefined
     this.offset = [0, 0]
@@ -551,6 +575,17 @@ export class DroneTracker {
       )
       checks[STEP + i] = z
       if (z >= TRUST_GATE) {
+        const left = this.leftAfter(i, v - predicted)
+        if (Math.abs(left) < RETURN_LEFT * Math.abs(v - predicted)) {
+          // Back to the truth: the reading is the reference from now on, and every window across
+          // the step compares across the fault's end.
+          checks[STEP + i] = this.typical[STEP + i]!.z(left, false)
+          this.broken = true
+          this.refValue[i] = v
+          this.refSlope[i] = 0
+          this.refTime[i] = t
+          continue
+        }
         // Only readings whose prediction is reliable are replaced. Body rates and speed stay as
         // read: a manoeuvre's genuine jump in rate, or a turn right after take-off, would be
         // replaced too, and the windowed checks would then see a fault that is not there.
@@ -564,6 +599,21 @@ export class DroneTracker {
       this.refValue[i] = v
       this.refTime[i] = t
     }
+  }
+
+  /**
+   * What a sensor's consistency check would show if the step of its reading were all a bias going
+   * away (see RETURN_LEFT): NaN unless the check stood above LEARN_GATE at the last record. The
+   * horizontal check compares lengths, so for an accelerometer's x or y axis the step moves the
+   * window's force, as turned into its middle's heading, along that axis's turned direction.
+   */
+  private leftAfter(i: number, step: number): number {
+    if (i !== AX && i !== AY) return step + this.bias[i]!
+    const h = this.horizontal
+    // The y axis's turned direction is the x axis's turned a quarter left.
+    const east = i === AX ? h[2]! : -h[3]!
+    const north = i === AX ? h[3]! : h[2]!
+    return Math.hypot(h[0]! + step * east, h[1]! + step * north) - h[4]!
   }
 
   /**
@@ -828,6 +878,18 @@ export class DroneTracker {
     this.setCheck(checks, 'roll_rate_vs_accel_tilt_3s', this.tiltRateResidual(3, ROLL))
     this.setCheck(checks, 'pitch_rate_vs_accel_tilt_1s', this.tiltRateResidual(1, PITCH))
     this.setCheck(checks, 'pitch_rate_vs_accel_tilt_3s', this.tiltRateResidual(3, PITCH))
+    this.bias[VEL] = this.standing(checks, 'velocity_vs_gps_speed_5s', 1)
+    this.bias[AZ] = this.standing(checks, 'vertical_accel_vs_altitude_2s', 1)
+    this.bias[GX] = this.standing(checks, 'roll_rate_vs_accel_tilt_3s', -1)
+    this.bias[GY] = this.standing(checks, 'pitch_rate_vs_accel_tilt_3s', -1)
+    if (!(checks[CONSISTENCY_INDEX.horizontal_accel_vs_gps_2s]! >= LEARN_GATE))
+      this.horizontal.fill(Number.NaN)
+  }
+
+  /** The signed bias a consistency check shows, or NaN unless it stands above LEARN_GATE. */
+  private standing(checks: Checks, name: ConsistencyCheck, sign: number): number {
+    const at = CONSISTENCY_INDEX[name]
+    return checks[at]! >= LEARN_GATE ? sign * this.residuals[at - CONSISTENCY]! : Number.NaN
   }
 
   /**
@@ -867,8 +929,9 @@ export class DroneTracker {
   }
 
   private setCheck(checks: Checks, name: ConsistencyCheck, residual: number | undefined): void {
-    if (residual === undefined) return
     const at = CONSISTENCY_INDEX[name]
+    this.residuals[at - CONSISTENCY] = residual ?? Number.NaN
+    if (residual === undefined) return
     checks[at] = this.typical[at]!.z(residual, true)
   }
 
@@ -927,7 +990,9 @@ export class DroneTracker {
     const gps = Math.hypot(this.secondDerivative(EAST, mid), this.secondDerivative(NORTH, mid))
     // The force is turned by the integrated yaw rate: a window holding an untrusted one is skipped.
     if (!this.ratesIntact(2 * mid)) return undefined
-    return this.turnedForce(mid) - gps
+    const force = this.turnedForce(mid)
+    this.horizontal[4] = gps
+    return force - gps
   }
 
   /**
@@ -945,6 +1010,8 @@ export class DroneTracker {
     for (let k = mid + 1; k < 2 * mid; k++) yaws[k] = yaws[k - 1]! - this.yawChange(k - 1)
     let east = 0
     let north = 0
+    let alongEast = 0
+    let alongNorth = 0
     let weights = 0
     for (let i = 0; i < 2 * mid - 1; i++) {
       // Outward from the middle, the newer side first: k = mid, mid - 1, ..., 1, mid + 1, ...
@@ -956,9 +1023,16 @@ export class DroneTracker {
       const ay = this.trusted(k, AY)
       east += w * (ax * cos - ay * sin)
       north += w * (ax * sin + ay * cos)
+      alongEast += w * cos
+      alongNorth += w * sin
       weights += w
     }
-    return Math.hypot(east, north) / weights
+    const h = this.horizontal
+    h[0] = east / weights
+    h[1] = north / weights
+    h[2] = alongEast / weights
+    h[3] = alongNorth / weights
+    return Math.hypot(h[0], h[1])
   }
 
   /** The yaw turned from sample k + 1 to sample k (k newer): the trusted yaw rate, trapezoidal. */

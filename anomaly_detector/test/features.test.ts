@@ -536,6 +536,53 @@ describe('DroneTracker', () => {
     assert.ok(after < maxOf(healthy, name, 100, 400) + 1e-9, `${after} just after the fault`)
   })
 
+  describe('takes a step that cancels the bias a consistency check showed as the sensor coming back', () => {
+    // A bias growing for 15 s from FAULT_AT, then gone: the reading steps back to the truth.
+    const end = FAULT_AT + 150
+    const drifted = (field: keyof DroneTelemetry, perRecord: number): Checks[] =>
+      run(
+        faulty(
+          (seq) => seq >= FAULT_AT && seq < end,
+          (r) => ({ [field]: (r[field] as number) + perRecord * (r.seq - FAULT_AT + 1) }),
+        ),
+      )
+
+    for (const [field, perRecord, sensor] of [
+      ['velocity', 0.01, 'velocity'],
+      ['acceleration_x', 0.02, 'accel_x'],
+      ['acceleration_z', 0.02, 'accel_z'],
+    ] as const) {
+      it(`${sensor}: the readings after the step are compared with it, not with the biased ones`, () => {
+        const rows = drifted(field, perRecord)
+        const name = `${sensor}_step`
+        const usual = maxOf(healthy, name, 100, 400)
+        // Without it, the biased reference is held for 0.55 s and every reading in that time is a step.
+        assert.ok(maxOf(rows, name, end + 1, end + 10) <= usual + 1e-9, `${name} after the step`)
+        // A step of the same size from an unbiased reading is one a healthy flight never takes.
+        const shifted = run(
+          faulty(
+            (seq) => seq >= end,
+            (r) => ({ [field]: (r[field] as number) - perRecord * 150 }),
+          ),
+        )
+        assert.ok(
+          check(shifted[end]!, name) > 3 * check(rows[end]!, name),
+          `${name} judged by what the step leaves`,
+        )
+        assert.ok(maxOf(shifted, name, end + 1, end + 5) > usual, `${name} held after a plain shift`)
+      })
+    }
+
+    it('gyro_x: the tilt windows across the step restart, so the bias is not held after it', () => {
+      const rows = drifted('gyro_x', 0.002)
+      const name = 'roll_rate_vs_accel_tilt_3s_sustained'
+      assert.ok(medianOf(rows, name, end - 20, end) > 2 * maxOf(healthy, name, 100, 400), 'the drift is seen')
+      // Without it, the windows before the step are held until half of 5 s has passed.
+      for (let r = end; r < end + 30; r++)
+        assert.ok(Number.isNaN(check(rows[r]!, name)), `${name} known ${r - end} records after the step`)
+    })
+  })
+
   it('peek leaves the tracker as it was', () => {
     const peeked = new DroneTracker()
     const pushed = new DroneTracker()
