@@ -207,6 +207,15 @@ const GPS_OFFSET_CANCEL = 0.2
  * end. It is judged by what it leaves, and the reading becomes the reference at once.
  */
 const RETURN_LEFT = 0.3
+// The horizontal check's window as `leftAfter` needs it (see `turnedForce`): the turned force (east,
+// north), the x axis's turned direction averaged with the same weights (east, north), and the length
+// of the GPS track's acceleration.
+const HORIZONTAL_FORCE_EAST = 0
+const HORIZONTAL_FORCE_NORTH = 1
+const HORIZONTAL_X_EAST = 2
+const HORIZONTAL_X_NORTH = 3
+const HORIZONTAL_GPS = 4
+const HORIZONTAL_SIZE = 5
 /** Below this ground speed (m/s) the course is not defined well enough to check speed change or yaw rate. */
 const MIN_COURSE_SPEED = 3
 
@@ -349,11 +358,10 @@ export class DroneTracker {
    */
   private bias = new Float64Array(SCALARS.length).fill(Number.NaN)
   /**
-   * The horizontal check's window at the last record, where it stood above LEARN_GATE (NaN
-   * otherwise): the turned force (east, north), the x axis's turned direction averaged the same way
-   * (east, north), and the GPS track's acceleration (its length). See `leftAfter`.
+   * The horizontal check's window at the last record (see HORIZONTAL_FORCE_EAST and the indices
+   * after it), where that check stood above LEARN_GATE; NaN otherwise. See `leftAfter`.
    */
-  private horizontal = new Float64Array(5).fill(Number.NaN)
+  private horizontal = new Float64Array(HORIZONTAL_SIZE).fill(Number.NaN)
   /** Each consistency check's signed residual at the last record (scratch for `standing`). */
   private residuals = new Float64Array(CONSISTENCY_CHECKS.length)
   private typical = CHECKS.map(
@@ -610,10 +618,13 @@ export class DroneTracker {
   private leftAfter(i: number, step: number): number {
     if (i !== AX && i !== AY) return step + this.bias[i]!
     const h = this.horizontal
-    // The y axis's turned direction is the x axis's turned a quarter left.
-    const east = i === AX ? h[2]! : -h[3]!
-    const north = i === AX ? h[3]! : h[2]!
-    return Math.hypot(h[0]! + step * east, h[1]! + step * north) - h[4]!
+    // The y axis turns as (-north, east) of the x axis's direction, as in `turnedForce`.
+    const east = i === AX ? h[HORIZONTAL_X_EAST]! : -h[HORIZONTAL_X_NORTH]!
+    const north = i === AX ? h[HORIZONTAL_X_NORTH]! : h[HORIZONTAL_X_EAST]!
+    return (
+      Math.hypot(h[HORIZONTAL_FORCE_EAST]! + step * east, h[HORIZONTAL_FORCE_NORTH]! + step * north) -
+      h[HORIZONTAL_GPS]!
+    )
   }
 
   /**
@@ -991,7 +1002,7 @@ export class DroneTracker {
     // The force is turned by the integrated yaw rate: a window holding an untrusted one is skipped.
     if (!this.ratesIntact(2 * mid)) return undefined
     const force = this.turnedForce(mid)
-    this.horizontal[4] = gps
+    this.horizontal[HORIZONTAL_GPS] = gps
     return force - gps
   }
 
@@ -1000,7 +1011,8 @@ export class DroneTracker {
    * turned into the mid sample's heading by the yaw rate integrated in between: in a turn the
    * airframe rotates with the force (a centripetal force stays to the side), while the GPS track's
    * acceleration turns with the course, and the plain average of the body-frame readings would
-   * stay as large as one of them. Length of the average.
+   * stay as large as one of them. Length of the average; the average, and the x axis's turned
+   * direction averaged the same way, are kept in `horizontal` for `leftAfter`.
    */
   private turnedForce(mid: number): number {
     // Yaw at sample k relative to the mid sample, integrated outward from it both ways.
@@ -1028,11 +1040,11 @@ export class DroneTracker {
       weights += w
     }
     const h = this.horizontal
-    h[0] = east / weights
-    h[1] = north / weights
-    h[2] = alongEast / weights
-    h[3] = alongNorth / weights
-    return Math.hypot(h[0], h[1])
+    h[HORIZONTAL_FORCE_EAST] = east / weights
+    h[HORIZONTAL_FORCE_NORTH] = north / weights
+    h[HORIZONTAL_X_EAST] = alongEast / weights
+    h[HORIZONTAL_X_NORTH] = alongNorth / weights
+    return Math.hypot(h[HORIZONTAL_FORCE_EAST]!, h[HORIZONTAL_FORCE_NORTH]!)
   }
 
   /** The yaw turned from sample k + 1 to sample k (k newer): the trusted yaw rate, trapezoidal. */
