@@ -550,6 +550,7 @@ describe('DroneTracker', () => {
     for (const [field, perRecord, sensor] of [
       ['velocity', 0.01, 'velocity'],
       ['acceleration_x', 0.02, 'accel_x'],
+      ['acceleration_y', 0.02, 'accel_y'],
       ['acceleration_z', 0.02, 'accel_z'],
     ] as const) {
       it(`${sensor}: the readings after the step are compared with it, not with the biased ones`, () => {
@@ -573,14 +574,22 @@ describe('DroneTracker', () => {
       })
     }
 
-    it('gyro_x: the tilt windows across the step restart, so the bias is not held after it', () => {
-      const rows = drifted('gyro_x', 0.002)
-      const name = 'roll_rate_vs_accel_tilt_3s_sustained'
-      assert.ok(medianOf(rows, name, end - 20, end) > 2 * maxOf(healthy, name, 100, 400), 'the drift is seen')
-      // Without it, the windows before the step are held until half of 5 s has passed.
-      for (let r = end; r < end + 30; r++)
-        assert.ok(Number.isNaN(check(rows[r]!, name)), `${name} known ${r - end} records after the step`)
-    })
+    for (const [field, angle] of [
+      ['gyro_x', 'roll'],
+      ['gyro_y', 'pitch'],
+    ] as const) {
+      it(`${field}: the tilt windows across the step restart, so the bias is not held after it`, () => {
+        const rows = drifted(field, 0.002)
+        const name = `${angle}_rate_vs_accel_tilt_3s_sustained`
+        assert.ok(
+          medianOf(rows, name, end - 20, end) > 2 * maxOf(healthy, name, 100, 400),
+          'the drift is seen',
+        )
+        // Without it, the windows before the step are held until half of 5 s has passed.
+        for (let r = end; r < end + 30; r++)
+          assert.ok(Number.isNaN(check(rows[r]!, name)), `${name} known ${r - end} records after the step`)
+      })
+    }
   })
 
   it('peek leaves the tracker as it was', () => {
