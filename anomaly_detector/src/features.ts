@@ -566,12 +566,11 @@ export class DroneTracker {
         // step is the end of a freeze, not a reading to judge, and windows across it compare
         // across the fault's end.
         if (this.thawed[i]) this.broken = true
-        this.refValue[i] = v
-        this.refSlope[i] = 0
-        this.refTime[i] = t
+        this.rebase(i, v, t)
         continue
       }
       const predicted = this.refValue[i]! + this.slopeOf(i, slot) * elapsed
+      const residual = v - predicted
       // A frozen reading would teach the typical residual nothing but its own repetition.
       // The typical size is learned from the point prediction's residual: the range would teach it
       // mostly zeros, and a faulty sensor widening the range (a drifting accelerometer) would
@@ -579,19 +578,17 @@ export class DroneTracker {
       const z = this.typical[STEP + i]!.z(
         this.innovation(i, slot, v, predicted, elapsed, sampleS),
         this.repeats[i] === 0,
-        v - predicted,
+        residual,
       )
       checks[STEP + i] = z
       if (z >= TRUST_GATE) {
-        const left = this.leftAfter(i, v - predicted)
-        if (Math.abs(left) < RETURN_LEFT * Math.abs(v - predicted)) {
+        const left = this.leftAfter(i, residual)
+        if (Math.abs(left) < RETURN_LEFT * Math.abs(residual)) {
           // Back to the truth: the reading is the reference from now on, and every window across
           // the step compares across the fault's end.
           checks[STEP + i] = this.typical[STEP + i]!.z(left, false)
           this.broken = true
-          this.refValue[i] = v
-          this.refSlope[i] = 0
-          this.refTime[i] = t
+          this.rebase(i, v, t)
           continue
         }
         // Only readings whose prediction is reliable are replaced. Body rates and speed stay as
@@ -607,6 +604,13 @@ export class DroneTracker {
       this.refValue[i] = v
       this.refTime[i] = t
     }
+  }
+
+  /** Scalar i's reading v at time t becomes its reference, with no slope yet. */
+  private rebase(i: number, v: number, t: number): void {
+    this.refValue[i] = v
+    this.refSlope[i] = 0
+    this.refTime[i] = t
   }
 
   /**
