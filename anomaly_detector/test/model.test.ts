@@ -377,7 +377,6 @@ describe('saveModel and loadModel', () => {
         (m) => (m.hold_threshold = m.threshold + 0.01),
         /corrupt: hold_threshold must be a finite number no greater than threshold/,
       ],
-
       ['no-hold', (m) => Reflect.deleteProperty(m, 'hold_threshold'), /corrupt: hold_threshold/],
       [
         'tails-short',
