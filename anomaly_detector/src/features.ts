@@ -184,6 +184,17 @@ const WARMUP = 50
  * the check would keep firing for as long as the drone flies. So the first ones are all learned.
  */
 const GATE_AFTER = 100
+/**
+ * The same for the consistency checks: 600 residuals (a minute at 10 Hz). Their errors are
+ * correlated over tens of seconds (the GPS's wandering error over about a minute), so 100 residuals
+ * see one moment of it, often a drone's seconds on the pad, where its speed and the GPS track agree
+ * to a few mm/s. Gated at three times that, every residual of flight was set aside: the check locked,
+ * and a drone whose GPS wandered fast fired for its whole flight (23 false alarms in 9 drone-hours of
+ * flights' first three minutes; the typical size crept from 0.005 m/s to 0.009 in those three
+ * minutes, where flight's is about 0.05). A drift in a drone's first minute teaches it too, but the
+ * random faults of the fault catalogue start 30 s in at the earliest.
+ */
+const CONSISTENCY_GATE_AFTER = 600
 /** Memory of the typical residuals, in samples (two minutes at 10 Hz): slow, so a drift stands out. */
 const SCALE_MEMORY = 1200
 /** Weight of the newest difference in the slope of a step check's prediction. */
@@ -267,8 +278,14 @@ class TypicalResidual {
   private scale = 0
   private count = 0
 
-  /** Only residuals below this many typical sizes teach it (see LEARN_GATE). */
-  constructor(private readonly gate = LEARN_GATE) {}
+  /**
+   * Only residuals below `gate` typical sizes teach it (see LEARN_GATE), once it has learned from
+   * `gateAfter` (see GATE_AFTER).
+   */
+  constructor(
+    private readonly gate = LEARN_GATE,
+    private readonly gateAfter = GATE_AFTER,
+  ) {}
 
   /** The typical size, once enough residuals were seen to trust it. */
   get size(): number | undefined {
@@ -286,7 +303,7 @@ class TypicalResidual {
     if (
       learn &&
       Number.isFinite(size) &&
-      !(typical !== undefined && this.count >= GATE_AFTER && size / typical >= this.gate)
+      !(typical !== undefined && this.count >= this.gateAfter && size / typical >= this.gate)
     ) {
       this.count++
       this.scale += (size - this.scale) / Math.min(this.count, SCALE_MEMORY)
@@ -295,7 +312,7 @@ class TypicalResidual {
   }
 
   clone(): TypicalResidual {
-    return Object.assign(new TypicalResidual(this.gate), this)
+    return Object.assign(new TypicalResidual(this.gate, this.gateAfter), this)
   }
 }
 
@@ -365,7 +382,11 @@ export class DroneTracker {
   /** Each consistency check's signed residual at the last record (scratch for `standing`). */
   private residuals = new Float64Array(CONSISTENCY_CHECKS.length)
   private typical = CHECKS.map(
-    (_, c) => new TypicalResidual(IS_SLOW_NOISE[c] ? SLOW_NOISE_LEARN_GATE : LEARN_GATE),
+    (spec, c) =>
+      new TypicalResidual(
+        IS_SLOW_NOISE[c] ? SLOW_NOISE_LEARN_GATE : LEARN_GATE,
+        spec.family === 'consistency' ? CONSISTENCY_GATE_AFTER : GATE_AFTER,
+      ),
   )
   /** Each sample's yaw relative to a window's middle (see `turnedForce`); scratch, reused. */
   private readonly yaws = new Float64Array(CAPACITY)

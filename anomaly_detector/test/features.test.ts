@@ -63,6 +63,20 @@ function medianOf(rows: Checks[], name: string, from: number, to: number): numbe
 const healthy = run(normal)
 
 /**
+ * A longer flight, for faults seen by the consistency checks: those learn their typical size from
+ * every residual of a drone's first minute (600 records), so their faults start after it.
+ */
+const longer = flight('drone-0001', 1000)
+const LATE_AT = 700
+const healthyLonger = run(longer)
+function faultyLonger(
+  when: (seq: number) => boolean,
+  change: (r: DroneTelemetry) => Partial<DroneTelemetry>,
+): DroneTelemetry[] {
+  return longer.map((r) => (when(r.seq) ? { ...r, ...change(r) } : r))
+}
+
+/**
  * The checks of a flight of `length` records whose `field` gets extra white noise (σ `sd`) for
  * `samples` records from record 900, once the checks know the drone (90 s).
  */
@@ -394,6 +408,24 @@ describe('DroneTracker', () => {
     }
   })
 
+  it('learns a consistency check’s typical size over its first minute, past a quiet start', () => {
+    // Speed and GPS track agree closely for the first 20 s (a drone on the pad), then the GPS's
+    // slowly wandering error moves the speed it implies by up to 0.2 m/s, now one way, now the other,
+    // as it does in flight. Had the check started setting aside residuals of three typical sizes
+    // after 10 s, it would have learned the pad's agreement alone and fired for the rest of the flight.
+    const wander = (seq: number): number =>
+      seq < 200 ? 0 : 0.2 * Math.sin((2 * Math.PI * (seq - 200)) / 300)
+    const records = flight('drone-0001', 900).map((r) => ({ ...r, velocity: r.velocity + wander(r.seq) }))
+    const rows = run(records)
+    const name = 'velocity_vs_gps_speed_5s'
+    const pad = medianOf(rows, name, 150, 200)
+    const wandering = maxOf(rows, name, 300, 400)
+    assert.ok(wandering > 4 * pad, `the wander (${wandering}) is far larger than the pad's (${pad})`)
+    // Set aside after 10 s, the median here was 11.6.
+    const later = medianOf(rows, name, 700, 900)
+    assert.ok(later < 3, `${name}: median ${later} a minute later`)
+  })
+
   it('sees a noise burst in that sensor’s noise checks only', () => {
     const random = createRandom('burst')
     const rows = run(
@@ -477,22 +509,22 @@ describe('DroneTracker', () => {
   ] as const) {
     it(`sees a bias on ${field} in ${names.join(' and ')}`, () => {
       const rows = run(
-        faulty(
-          (seq) => seq >= FAULT_AT,
+        faultyLonger(
+          (seq) => seq >= LATE_AT,
           (r) => ({ [field]: r[field] + size }),
         ),
       )
       for (const name of [...names, ...names.map((n) => `${n}_sustained`)]) {
-        const usual = maxOf(healthy, name, 100, 400)
+        const usual = maxOf(healthyLonger, name, 100, LATE_AT)
         // Once the bias is past the start of the window (and its untrusted first second).
-        const biased = medianOf(rows, name, FAULT_AT + 90, 400)
+        const biased = medianOf(rows, name, LATE_AT + 90, 1000)
         assert.ok(
           biased > 6 && biased > 2 * usual,
           `${name}: median ${biased} biased, at most ${usual} healthy`,
         )
       }
       const untouched = CHECK_NAMES.filter((n) => n.startsWith('pitch_rate_vs_accel_tilt'))
-      for (const name of untouched) assert.ok(maxOf(rows, name, FAULT_AT + 90, 400) < 6, name)
+      for (const name of untouched) assert.ok(maxOf(rows, name, LATE_AT + 90, 1000) < 6, name)
     })
   }
 
@@ -519,21 +551,21 @@ describe('DroneTracker', () => {
   })
 
   it('does not hold a fault in the sustained checks past the untrusted step that ends it', () => {
-    const end = FAULT_AT + 100
+    const end = LATE_AT + 100
     const rows = run(
-      faulty(
-        (seq) => seq >= FAULT_AT && seq < end,
+      faultyLonger(
+        (seq) => seq >= LATE_AT && seq < end,
         (r) => ({ velocity: r.velocity + 3 }),
       ),
     )
     const name = 'velocity_vs_gps_speed_1s_sustained'
-    assert.ok(medianOf(rows, name, FAULT_AT + 60, end) > 6, 'the bias is held while it lasts')
+    assert.ok(medianOf(rows, name, LATE_AT + 60, end) > 6, 'the bias is held while it lasts')
     // The 1 s check is skipped for 1 s after the step; the sustained one waits for half of 5 s of it.
     for (const [r, row] of rows.slice(end, end + 35).entries()) {
       assert.ok(Number.isNaN(check(row, name)), `${name} known ${r} records after the step`)
     }
     const after = maxOf(rows, name, end + 35, end + 60)
-    assert.ok(after < maxOf(healthy, name, 100, 400) + 1e-9, `${after} just after the fault`)
+    assert.ok(after < maxOf(healthyLonger, name, 100, LATE_AT) + 1e-9, `${after} just after the fault`)
   })
 
   describe('takes a step that cancels the bias a consistency check showed as the sensor coming back', () => {

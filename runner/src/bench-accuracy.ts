@@ -42,7 +42,7 @@ const COMMAND = {
       min: 1,
       max: 1000,
     },
-    trainDuration: { type: 'number', description: 'seconds of training flight', default: 1800, min: 60 },
+    trainDuration: { type: 'number', description: 'seconds of training flight', default: 3600, min: 60 },
     trainSeed: { type: 'int', description: 'seed of the training flight', default: 7 },
     trainProfile: {
       type: 'string',
