@@ -176,7 +176,7 @@ const HELD_REFERENCE = 1.5
  * that no held-out stretch of training flight (which never starts a drone) could price in; from 50,
  * by a seventh. A drone's first 5 s, or its first after a gap or a restart, go unchecked.
  */
-const WARMUP = 50
+export const WARMUP = 50
 /**
  * Residuals a typical size learns from before it starts setting the large ones aside. A few dozen
  * samples can make it several times too small (a second of a quiet sensor on the ground); gating at

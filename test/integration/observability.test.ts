@@ -13,6 +13,7 @@ import type { DroneTelemetry } from '@drone-pipeline/shared/generated/drone-tele
 import { sleep } from '@drone-pipeline/shared/retry.ts'
 import { httpsRequest } from '@drone-pipeline/shared/tls.ts'
 import { telemetryTopic } from '@drone-pipeline/shared/topics.ts'
+import { WARMUP } from '../../anomaly_detector/src/features.ts'
 import { mqttUrl, type StackConfig } from '../../runner/src/config.ts'
 import { prometheusApi, queryPrometheus, type PrometheusApi } from '../../runner/src/prometheus.ts'
 import { Stack, startPipeline, startSimulator } from '../../runner/src/stack.ts'
@@ -94,26 +95,28 @@ async function hasData(expr: string): Promise<boolean> {
 }
 
 /**
- * Three seconds of hover, then, once Prometheus has seen the drone, a jolt on every sensor at once
- * and a calm hover again: the anomaly lands between two scrapes, so its rate shows.
+ * Hover past the detector's warm-up (a drone's first WARMUP records go unchecked), then, once
+ * Prometheus has seen the drone, a jolt on every sensor at once and a calm hover again: the anomaly
+ * lands between two scrapes, so its rate shows.
  */
 async function postOddFlight(): Promise<void> {
   const startMs = Date.now() - 60_000
-  await post(Array.from({ length: 30 }, (_, seq) => hover(seq, startMs)))
+  const hovered = WARMUP + 30
+  await post(Array.from({ length: hovered }, (_, seq) => hover(seq, startMs)))
   await waitFor(
     `Prometheus to see ${ODD_DRONE}`,
     async () => (await hasData(`detector_drone_anomalies_total{drone_id="${ODD_DRONE}"}`)) || undefined,
   )
-  const calm = hover(30, startMs)
+  const calm = hover(hovered, startMs)
   const jolt = {
-    ...hover(31, startMs),
+    ...hover(hovered + 1, startMs),
     latitude: calm.latitude + 0.001,
     altitude: calm.altitude + 50,
     velocity: calm.velocity + 15,
     acceleration_z: calm.acceleration_z + 60,
     gyro_x: calm.gyro_x + 5,
   }
-  await post([calm, jolt, ...Array.from({ length: 5 }, (_, i) => hover(32 + i, startMs))])
+  await post([calm, jolt, ...Array.from({ length: 5 }, (_, i) => hover(hovered + 2 + i, startMs))])
 }
 
 /** Every series of the result: labels and value, for a failure message. */
