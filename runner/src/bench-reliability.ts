@@ -50,6 +50,13 @@ const COMMAND = {
       default: 10,
       min: 0,
     },
+    freeze: {
+      type: 'number',
+      description:
+        "detector-freeze, gateway-freeze: seconds the process stays stopped (SIGSTOP); the default is past the detector's 10 s Kafka session",
+      default: 15,
+      min: 1,
+    },
     catchUpTimeout: {
       type: 'number',
       description: 'longest wait for the detector to catch up',
@@ -87,6 +94,7 @@ for (const scenario of scenarios) {
         durationS: options.duration,
         slowdownS: options.slowdown,
         downtimeS: options.downtime,
+        freezeS: options.freeze,
         catchUpTimeoutS: options.catchUpTimeout,
         seed: options.seed,
       },

@@ -19,7 +19,9 @@ import { sleep } from '@drone-pipeline/shared/retry.ts'
 export const SCENARIOS = [
   'consumer-slowdown',
   'detector-crash',
+  'detector-freeze',
   'gateway-crash',
+  'gateway-freeze',
   'kafka-restart',
   'mosquitto-restart',
   'two-gateways',
@@ -35,6 +37,11 @@ export interface ScenarioOptions {
   slowdownS: number
   /** Crashed or stopped components come back after this many seconds. */
   downtimeS: number
+  /**
+   * *-freeze: how long the process is frozen (SIGSTOP, then SIGCONT), as a starved CPU, a long
+   * garbage collection or a suspended VM would hold it: alive, its connections open, silent.
+   */
+  freezeS: number
   /** Longest wait for the detector to catch up after publishing ends. */
   catchUpTimeoutS: number
   seed: number
@@ -114,6 +121,10 @@ const FAULTS: Record<
       await startDetector(stack, { log, model, predictionsOut: predictions })
     },
   },
+  'detector-freeze': {
+    describe: (o) => `detector frozen (SIGSTOP) mid-stream for ${o.freezeS} s, then resumed (SIGCONT)`,
+    inject: ({ stack, options, log }) => stack.freeze('anomaly-detector', options.freezeS, log),
+  },
   'gateway-crash': {
     describe: (o) => `gateway killed with SIGKILL mid-stream, restarted after ${o.downtimeS} s`,
     async inject({ stack, options, log }) {
@@ -121,6 +132,10 @@ const FAULTS: Record<
       await sleep(options.downtimeS * 1000)
       await startGateway(stack, { log })
     },
+  },
+  'gateway-freeze': {
+    describe: (o) => `gateway frozen (SIGSTOP) mid-stream for ${o.freezeS} s, then resumed (SIGCONT)`,
+    inject: ({ stack, options, log }) => stack.freeze('gateway', options.freezeS, log),
   },
   'kafka-restart': {
     describe: (o) => `Kafka stopped (SIGTERM) and started again after ${o.downtimeS} s`,

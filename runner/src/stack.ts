@@ -8,6 +8,7 @@ import fs from 'node:fs'
 import path from 'node:path'
 import { REPO_ROOT } from '@drone-pipeline/shared/paths.ts'
 import { httpsRequest, tlsFilesFor } from '@drone-pipeline/shared/tls.ts'
+import { sleep } from '@drone-pipeline/shared/retry.ts'
 import { fleetDroneIds } from '@drone-pipeline/shared/topics.ts'
 import { kafkaBootstrap, mqttUrl, type StackConfig } from './config.ts'
 import { ensureAptPackages, ensureKafkaJars, MOSQUITTO, OPENSSL, PROMETHEUS } from './install.ts'
@@ -45,6 +46,23 @@ export class Stack {
     log(`killing ${name} (pid ${proc.pid}) with SIGKILL`)
     await stopProcess(this.config.runDir, proc, 0)
     this.processes.splice(this.processes.indexOf(proc), 1)
+  }
+
+  /**
+   * SIGSTOP, then SIGCONT after `seconds`: the process stays alive with its sockets open but does
+   * nothing, as under a starved CPU, a long garbage collection or a suspended VM.
+   */
+  async freeze(name: string, seconds: number, log: Log = () => {}): Promise<void> {
+    const proc = this.get(name)
+    if (!proc) throw new Error(`no process ${name} to freeze`)
+    log(`freezing ${name} (pid ${proc.pid}) with SIGSTOP for ${seconds} s`)
+    process.kill(proc.pid, 'SIGSTOP')
+    try {
+      await sleep(seconds * 1000)
+    } finally {
+      process.kill(proc.pid, 'SIGCONT')
+    }
+    log(`resumed ${name} (pid ${proc.pid}) with SIGCONT`)
   }
 
   /** Stops in reverse start order (producers of data first, brokers last), or only the named ones. */

@@ -22,7 +22,16 @@ for (const scenario of SCENARIOS) {
     const result = await runScenario(
       scenario,
       config,
-      { drones: 5, rateHz: 10, durationS: 18, slowdownS: 6, downtimeS: 3, catchUpTimeoutS: 90, seed: 7 },
+      {
+        drones: 5,
+        rateHz: 10,
+        durationS: 18,
+        slowdownS: 6,
+        downtimeS: 3,
+        freezeS: 12,
+        catchUpTimeoutS: 90,
+        seed: 7,
+      },
       log,
     )
     log(JSON.stringify(result))
