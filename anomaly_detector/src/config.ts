@@ -2,6 +2,7 @@ import os from 'node:os'
 import type { CommandSpec, OptionSpecs } from '@drone-pipeline/shared/cli.ts'
 import { tlsOptionSpecs } from '@drone-pipeline/shared/tls.ts'
 import { DEFAULT_TAIL_EVENTS } from './emitted.ts'
+import { DEFAULT_HISTORY_S } from './history.ts'
 import { DEFAULT_SEQUENCER_OPTIONS } from './sequencer.ts'
 
 export const RUN_COMMAND = {
@@ -78,6 +79,15 @@ export const RUN_COMMAND = {
       min: 0,
       max: 10000000,
       env: 'DETECTOR_ANOMALY_TAIL',
+    },
+    historySeconds: {
+      type: 'number',
+      description:
+        "at start-up, rebuild each drone's history from this many seconds of records before the committed offsets, without scoring them again (0: every drone starts afresh)",
+      default: DEFAULT_HISTORY_S,
+      min: 0,
+      max: 3600,
+      env: 'DETECTOR_HISTORY_SECONDS',
     },
   },
 } as const satisfies CommandSpec<OptionSpecs>

@@ -9,6 +9,7 @@ import type { Logger } from '@drone-pipeline/shared/log.ts'
 import { backoffMs, sleep } from '@drone-pipeline/shared/retry.ts'
 import { KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
 import { tailRange } from './emitted.ts'
+import { historyStart } from './history.ts'
 import type { CommitPoint, PartitionEnd } from './offsets.ts'
 
 /** Kafka offsets: the earliest it still has and just past the newest. */
@@ -139,57 +140,170 @@ export async function readAnomalyTail(
   const client = new Consumer({ ...connection, groupId: `${connection.clientId}-tail` })
   const topic = KAFKA_TOPICS.anomalies
   try {
-    const metadata = await client.metadata({ topics: [topic] })
-    const { id: topicId, partitions } = metadata.topics.get(topic)!
+    const partitions = await partitionsOf(client, topic)
     const starts = (await client.listOffsets({ topics: [topic], timestamp: EARLIEST })).get(topic)!
     const ends = (await client.listOffsets({ topics: [topic], timestamp: LATEST })).get(topic)!
     const values: Buffer[] = []
-    for (let partition = 0; partition < partitions.length; partition++) {
-      const { from, to } = tailRange(starts[partition]!, ends[partition]!, events)
-      let offset = from
-      while (offset < to) {
-        if (Date.now() > deadline) {
-          logger.warn(
-            { partition, read: String(offset - from), of: String(to - from) },
-            'reading back telemetry-anomalies took too long; going on with what was read',
-          )
-          return { values, partitions: partitions.length }
-        }
-        const response = await client.fetch({
-          node: partitions[partition]!.leader,
-          maxWaitTime: 100,
-          topics: [
-            {
-              topicId,
-              partitions: [
-                {
-                  partition,
-                  fetchOffset: offset,
-                  partitionMaxBytes: 1_048_576,
-                  currentLeaderEpoch: -1,
-                  lastFetchedEpoch: -1,
-                },
-              ],
-            },
-          ],
-        })
-        const next = offset
-        for (const batch of response.responses[0]?.partitions[0]?.records ?? []) {
-          for (const record of batch.records) {
-            const at = batch.firstOffset + BigInt(record.offsetDelta)
-            if (at >= offset && at < to && record.value) values.push(record.value)
-          }
-          const after = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n
-          if (after > offset) offset = after
-        }
-        // Nothing readable there (a transaction marker, a compacted range): nothing more to read.
-        if (offset === next) break
-      }
+    for (const partition of partitions) {
+      const { from, to } = tailRange(starts[partition.index]!, ends[partition.index]!, events)
+      if (!(await readValues(client, partition, from, to, deadline, values, logger))) break
     }
     return { values, partitions: partitions.length }
   } finally {
     await client.close().catch(() => {})
   }
+}
+
+/**
+ * The values of the records of telemetry-validated from `seconds` (by Kafka's record time) before
+ * each partition's committed offset in `groupId` up to it, at most `maxRecords` in all: what the
+ * group had processed last (see history.ts). Read without joining the group, like the tail above.
+ * Gives up at `deadline` with what it has read.
+ */
+export async function readHistory(
+  connection: KafkaConnection,
+  groupId: string,
+  seconds: number,
+  maxRecords: number,
+  deadline: number,
+  logger: Logger,
+): Promise<Buffer[]> {
+  const client = new Consumer({ ...connection, groupId })
+  const topic = KAFKA_TOPICS.validated
+  try {
+    const partitions = await partitionsOf(client, topic)
+    const committed =
+      (
+        await client.listCommittedOffsets({
+          topics: [{ topic, partitions: partitions.map((p) => p.index) }],
+        })
+      ).get(topic) ?? []
+    const starts = (await client.listOffsets({ topics: [topic], timestamp: EARLIEST })).get(topic)!
+    const values: Buffer[] = []
+    const perPartition = BigInt(Math.ceil(maxRecords / Math.max(1, partitions.length)))
+    for (const partition of partitions) {
+      const to = committed[partition.index]
+      const logStart = starts[partition.index]!
+      // Nothing committed yet (-1), or nothing before the committed offset left in the log.
+      if (to === undefined || to <= logStart) continue
+      const last = await readRange(client, partition, to - 1n, to, deadline)
+      const lastTime = last.records.at(-1)?.timestamp
+      if (lastTime === undefined) continue
+      const since = lastTime - BigInt(Math.round(seconds * 1000))
+      const byTime = (await client.listOffsets({ topics: [topic], timestamp: since })).get(topic)?.[
+        partition.index
+      ]
+      let from = historyStart(logStart, byTime, to)
+      if (to - from > perPartition) from = to - perPartition
+      if (!(await readValues(client, partition, from, to, deadline, values, logger))) break
+    }
+    return values
+  } finally {
+    await client.close().catch(() => {})
+  }
+}
+
+interface PartitionInfo {
+  topic: string
+  topicId: string
+  index: number
+  leader: number
+}
+
+async function partitionsOf(client: Consumer, topic: string): Promise<PartitionInfo[]> {
+  const metadata = await client.metadata({ topics: [topic] })
+  const { id: topicId, partitions } = metadata.topics.get(topic)!
+  return partitions.map((p, index) => ({ topic, topicId, index, leader: p.leader }))
+}
+
+/**
+ * Appends the values at offsets from..to-1 of one partition to `values`; false, with a warning,
+ * if `deadline` came first (the caller then goes on with what was read).
+ */
+async function readValues(
+  client: Consumer,
+  partition: PartitionInfo,
+  from: bigint,
+  to: bigint,
+  deadline: number,
+  values: Buffer[],
+  logger: Logger,
+): Promise<boolean> {
+  const range = await readRange(client, partition, from, to, deadline)
+  for (const record of range.records) values.push(record.value)
+  if (!range.complete) {
+    logger.warn(
+      {
+        topic: partition.topic,
+        partition: partition.index,
+        read: range.records.length,
+        of: String(to - from),
+      },
+      'reading back took too long; going on with what was read',
+    )
+  }
+  return range.complete
+}
+
+interface RangeRecord {
+  offset: bigint
+  /** Kafka's record time, ms since the epoch. */
+  timestamp: bigint
+  value: Buffer
+}
+
+/**
+ * The records at offsets from..to-1 of one partition, fetched from its leader; `complete` false if
+ * `deadline` (ms since the epoch) came first.
+ */
+async function readRange(
+  client: Consumer,
+  partition: PartitionInfo,
+  from: bigint,
+  to: bigint,
+  deadline: number,
+): Promise<{ records: RangeRecord[]; complete: boolean }> {
+  const records: RangeRecord[] = []
+  let offset = from
+  while (offset < to) {
+    if (Date.now() > deadline) return { records, complete: false }
+    const response = await client.fetch({
+      node: partition.leader,
+      maxWaitTime: 100,
+      topics: [
+        {
+          topicId: partition.topicId,
+          partitions: [
+            {
+              partition: partition.index,
+              fetchOffset: offset,
+              partitionMaxBytes: 1_048_576,
+              currentLeaderEpoch: -1,
+              lastFetchedEpoch: -1,
+            },
+          ],
+        },
+      ],
+    })
+    const next = offset
+    for (const batch of response.responses[0]?.partitions[0]?.records ?? []) {
+      for (const record of batch.records) {
+        const at = batch.firstOffset + BigInt(record.offsetDelta)
+        if (at >= offset && at < to && record.value) {
+          records.push({
+            offset: at,
+            timestamp: batch.firstTimestamp + record.timestampDelta,
+            value: record.value,
+          })
+        }
+      }
+      const after = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n
+      if (after > offset) offset = after
+    }
+    // Nothing readable there (a transaction marker, a compacted range): nothing more to read.
+    if (offset === next) break
+  }
+  return { records, complete: true }
 }
 
 /** Events sent in one request at most (the detector reads the topic's last 1,000 back after a failure). */

@@ -1,6 +1,9 @@
 /**
  * Anomaly detector. Commands: run (default, the live detector), train, score.
  *
+ * Start-up: read back telemetry-anomalies (what was reported) and the records just before the
+ * committed offsets (each drone's history, rebuilt without scoring them again).
+ *
  * Live: Kafka telemetry-validated (group anomaly-detector) -> decode by schema fingerprint ->
  * sequencer (drop duplicates, put each drone's records in seq order) -> per-drone features ->
  * Isolation Forest score -> on anomaly: console line + telemetry-anomalies event (never twice for a
@@ -28,7 +31,8 @@ import { DETECTOR_GROUP_ID, KAFKA_TOPICS } from '@drone-pipeline/shared/topics.t
 import { anomalyLine, toAnomalyEvent } from './anomaly-event.ts'
 import { RUN_COMMAND } from './config.ts'
 import { anomalyKey, EmittedAnomalies } from './emitted.ts'
-import { AnomalyPublisher, readAnomalyTail, ReconnectingConsumer } from './kafka-io.ts'
+import { historyOrder } from './history.ts'
+import { AnomalyPublisher, readAnomalyTail, readHistory, ReconnectingConsumer } from './kafka-io.ts'
 import { createDetectorMetrics } from './metrics.ts'
 import { loadModel, ModelError, type DetectorModel } from './model.ts'
 import { ProcessedOffsets } from './offsets.ts'
@@ -90,6 +94,9 @@ const predictionsOut = options.predictionsOut
 /** How long a scrape may wait for the partitions' log end offsets. */
 const LAG_QUERY_TIMEOUT_MS = 1_500
 
+/** Records read back to rebuild the drones' history at most (about 20 s of scoring). */
+const MAX_HISTORY_RECORDS = 500_000
+
 /** Events remembered in any case, so that one run never sends an event twice even with --anomaly-tail 0. */
 const MIN_EMITTED_REMEMBERED = 10_000
 
@@ -117,6 +124,7 @@ let connected = false
 let queue = Promise.resolve()
 /** Anomaly events already on telemetry-anomalies; known once read back at start-up. */
 let emitted: EmittedAnomalies | undefined
+let historyRebuilt = false
 const source = new ReconnectingConsumer(
   { connection: connection(''), groupId: DETECTOR_GROUP_ID, maxWaitMs: options.maxWaitMs },
   logger,
@@ -135,12 +143,19 @@ const http = await createServiceHttp({
   tls,
   registry: metrics.registry,
   notReadyReason: () =>
-    !emitted ? 'reading back telemetry-anomalies' : connected ? undefined : 'not consuming from Kafka',
+    !emitted
+      ? 'reading back telemetry-anomalies'
+      : !historyRebuilt
+        ? "rebuilding the drones' history"
+        : connected
+          ? undefined
+          : 'not consuming from Kafka',
 })
 registerSlowdownRoute(http, slowdown)
 await http.listen({ host: options.host, port: options.port })
 
 await seedEmittedWithRetry()
+await rebuildHistory()
 // One commit at a time: while Kafka is away, a commit can take longer than the interval.
 let committing: Promise<void> | undefined
 const commitTimer = setInterval(() => {
@@ -286,6 +301,50 @@ async function seedEmitted(events: number): Promise<void> {
   emitted ??= new EmittedAnomalies(Math.max(MIN_EMITTED_REMEMBERED, options.anomalyTail * tail.partitions))
   const seeded = emitted.seed(tail.values)
   logger.info({ events: seeded }, 'anomaly events read back from telemetry-anomalies')
+}
+
+/**
+ * Scores the records just before the committed offsets, in each drone's order, and throws the
+ * verdicts away: they were given before a restart. What stays is each drone's history, so a
+ * restart in mid-flight neither leaves the drones unchecked nor relearns their typical residuals
+ * (history.ts). Any failure leaves the drones to start afresh, as they did before.
+ */
+async function rebuildHistory(): Promise<void> {
+  try {
+    if (options.historySeconds === 0) return
+    const started = performance.now()
+    const values = await readHistory(
+      connection('-history'),
+      DETECTOR_GROUP_ID,
+      options.historySeconds,
+      MAX_HISTORY_RECORDS,
+      Date.now() + 30_000,
+      logger,
+    )
+    const records = historyOrder(
+      values.flatMap((value) => {
+        try {
+          return [codec.decode(value)]
+        } catch {
+          return [] // logged when it was consumed
+        }
+      }),
+    )
+    for (const record of records) scorer.score(record)
+    logger.info(
+      {
+        records: records.length,
+        drones: new Set(records.map((r) => r.drone_id)).size,
+        seconds: options.historySeconds,
+        ms: Math.round(performance.now() - started),
+      },
+      "drones' history rebuilt from the records before the committed offsets",
+    )
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, "drones' history not rebuilt; every drone starts afresh")
+  } finally {
+    historyRebuilt = true
+  }
 }
 
 /** Kafka may still be starting, or the topic not yet created: keep trying, visibly. */

@@ -1,6 +1,7 @@
 /**
  * Reliability benchmark: for each scenario, a fleet flies through the real stack while one fault
- * is injected; it reports what was lost, processed twice, or turned into a duplicate anomaly.
+ * is injected; it reports what was lost, processed twice, or turned into a duplicate anomaly, and
+ * how many records the detector scored otherwise than offline scoring of the published flight.
  *
  *   npm run bench:reliability -- --scenario all --drones 50 --rate 10 --duration 120 --json out.json
  */
@@ -24,7 +25,8 @@ const COMMAND = {
     SCENARIOS.join(', ') +
     '.\n' +
     'JSON keys per scenario: scenario, fault, published, delivered, lost, duplicates_processed,\n' +
-    'anomaly_events, duplicate_anomalies, delivery_pct, catch_up_s, peak_gateway_rss_mb.',
+    'anomaly_events, duplicate_anomalies, scores_unlike_offline (live scores that differ from scoring the\n' +
+    'published flight offline with the same model), delivery_pct, catch_up_s, peak_gateway_rss_mb.',
   options: {
     ...STACK_OPTIONS,
     runDir: { ...STACK_OPTIONS.runDir, default: '.run/reliability' },
@@ -104,7 +106,7 @@ for (const scenario of scenarios) {
     log(
       `${scenario}: published ${result.published}, delivered ${result.delivered}, lost ${result.lost}, ` +
         `processed twice ${result.duplicates_processed}, duplicate anomalies ${result.duplicate_anomalies}, ` +
-        `catch-up ${result.catch_up_s ?? 'never'} s, peak gateway RSS ${result.peak_gateway_rss_mb} MB`,
+        `scores unlike offline ${result.scores_unlike_offline}, catch-up ${result.catch_up_s ?? 'never'} s, peak gateway RSS ${result.peak_gateway_rss_mb} MB`,
     )
     if (result.lost > 0 || result.duplicate_anomalies > 0) failed = true
   } catch (err) {

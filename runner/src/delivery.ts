@@ -50,6 +50,24 @@ export function summarizeDelivery(published: Published[], scored: Scored[]): Del
   }
 }
 
+/** A prediction line: the record's key and its score. */
+export interface ScoredRecord {
+  drone_id: string
+  seq: number
+  score: number
+}
+
+/**
+ * Live predictions whose score is not the one scoring the published records offline gave (the same
+ * model and code, one pass in seq order): a detector that lost a drone's history, by a restart for
+ * instance, judges its records differently from then on. Records offline scoring left out count too.
+ */
+export function scoresUnlikeOffline(offline: ScoredRecord[], live: ScoredRecord[]): number {
+  const key = (r: ScoredRecord) => `${r.drone_id}\u0000${r.seq}`
+  const expected = new Map(offline.map((r) => [key(r), r.score]))
+  return live.filter((r) => expected.get(key(r)) !== r.score).length
+}
+
 export type LatencyFigures = Pick<DeliveryFigures, 'p50_ms' | 'p95_ms' | 'p99_ms' | 'max_ms'>
 
 /** p50, p95, p99 and max of sorted latencies, nearest-rank, to 0.01 ms; null for none. */

@@ -7,13 +7,28 @@ import path from 'node:path'
 import { httpsRequest, loadTlsMaterial, tlsFilesFor } from '@drone-pipeline/shared/tls.ts'
 import { KAFKA_TOPICS } from '@drone-pipeline/shared/topics.ts'
 import type { StackConfig } from './config.ts'
-import { readJsonLines, summarizeDelivery, type Published, type Scored } from './delivery.ts'
+import {
+  readJsonLines,
+  scoresUnlikeOffline,
+  summarizeDelivery,
+  type Published,
+  type Scored,
+  type ScoredRecord,
+} from './delivery.ts'
 import { ensureKafkaJars } from './install.ts'
 import { readTopic, startKafka } from './kafka.ts'
 import { startMosquitto } from './mosquitto.ts'
 import { freePort } from './procs.ts'
 import { rssMb } from './procstat.ts'
-import { Stack, startDetector, startGateway, startPipeline, startSimulator, type Log } from './stack.ts'
+import {
+  runNode,
+  Stack,
+  startDetector,
+  startGateway,
+  startPipeline,
+  startSimulator,
+  type Log,
+} from './stack.ts'
 import { sleep } from '@drone-pipeline/shared/retry.ts'
 
 export const SCENARIOS = [
@@ -60,6 +75,12 @@ export interface ScenarioResult {
   duplicates_processed: number
   anomaly_events: number
   duplicate_anomalies: number
+  /**
+   * Live predictions whose score differs from scoring the published flight offline with the same
+   * model: 0 when the detector judged every record as if nothing had happened (see
+   * `scoresUnlikeOffline`).
+   */
+  scores_unlike_offline: number
   delivery_pct: number
   /** From the end of publishing until every published record was processed; null if it never was. */
   catch_up_s: number | null
@@ -226,6 +247,12 @@ export async function runScenario(
       await sleep(500)
     }
     const peakRss = memory.stop()
+    const offline = path.join(config.runDir, 'offline-predictions.jsonl')
+    runNode('anomaly_detector/src/main.ts', ['score', '--in', published, '--out', offline, '--model', model])
+    const unlike = scoresUnlikeOffline(
+      readJsonLines<ScoredRecord>(offline),
+      readJsonLines<ScoredRecord>(predictions),
+    )
     const anomalies = await readTopic(config, KAFKA_TOPICS.anomalies, { idleMs: 2_000 })
     const keys = anomalies.map((m) => {
       const event = JSON.parse(m.value.toString()) as { drone_id: string; seq: number }
@@ -243,6 +270,7 @@ export async function runScenario(
       duplicates_processed: delivery.duplicates,
       anomaly_events: anomalies.length,
       duplicate_anomalies: anomalies.length - new Set(keys).size,
+      scores_unlike_offline: unlike,
       delivery_pct: delivery.published
         ? Math.round((delivery.delivered / delivery.published) * 1e6) / 1e4
         : 100,

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { quantile, summarizeDelivery, type Published, type Scored } from '../src/delivery.ts'
+import {
+  quantile,
+  scoresUnlikeOffline,
+  summarizeDelivery,
+  type Published,
+  type Scored,
+} from '../src/delivery.ts'
 
 describe('quantile (nearest rank)', () => {
   const ten = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
@@ -85,5 +91,27 @@ describe('summarizeDelivery', () => {
       p99_ms: null,
       max_ms: null,
     })
+  })
+})
+
+describe('scoresUnlikeOffline', () => {
+  const offline = [
+    { drone_id: 'drone-0001', seq: 0, score: 0.61 },
+    { drone_id: 'drone-0001', seq: 1, score: 0.62 },
+    { drone_id: 'drone-0002', seq: 0, score: 0.63 },
+  ]
+
+  it('is 0 when every live score is the offline one, scored twice or not', () => {
+    assert.equal(scoresUnlikeOffline(offline, [...offline, offline[1]!]), 0)
+  })
+
+  it('counts live scores that differ, and records offline scoring left out', () => {
+    const live = [
+      { drone_id: 'drone-0001', seq: 0, score: 0.61 },
+      { drone_id: 'drone-0001', seq: 1, score: 0.7 },
+      { drone_id: 'drone-0002', seq: 0, score: 0.63 },
+      { drone_id: 'drone-0002', seq: 1, score: 0.63 },
+    ]
+    assert.equal(scoresUnlikeOffline(offline, live), 2)
   })
 })
