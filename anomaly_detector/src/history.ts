@@ -34,8 +34,18 @@ export function historyOrder(records: DroneTelemetry[]): DroneTelemetry[] {
   })
 }
 
-/** Where a partition's rebuild starts: `seconds` before its last record, never before its log start. */
-export function historyStart(logStart: bigint, byTime: bigint | undefined, committed: bigint): bigint {
+/**
+ * Where a partition's rebuild starts: at `byTime` (the first offset Kafka has at the rebuild's start
+ * time; -1 or undefined for none), never before the log start, past the committed offset, or more
+ * than `maxRecords` before it.
+ */
+export function historyStart(
+  logStart: bigint,
+  byTime: bigint | undefined,
+  committed: bigint,
+  maxRecords: bigint,
+): bigint {
   const from = byTime === undefined || byTime < 0n ? committed : byTime
-  return from < logStart ? logStart : from > committed ? committed : from
+  const floor = committed - maxRecords > logStart ? committed - maxRecords : logStart
+  return from < floor ? floor : from > committed ? committed : from
 }

@@ -193,8 +193,7 @@ export async function readHistory(
       const byTime = (await client.listOffsets({ topics: [topic], timestamp: since })).get(topic)?.[
         partition.index
       ]
-      let from = historyStart(logStart, byTime, to)
-      if (to - from > perPartition) from = to - perPartition
+      const from = historyStart(logStart, byTime, to, perPartition)
       if (!(await readValues(client, partition, from, to, deadline, values, logger))) break
     }
     return values
@@ -246,7 +245,6 @@ async function readValues(
 }
 
 interface RangeRecord {
-  offset: bigint
   /** Kafka's record time, ms since the epoch. */
   timestamp: bigint
   value: Buffer
@@ -290,11 +288,7 @@ async function readRange(
       for (const record of batch.records) {
         const at = batch.firstOffset + BigInt(record.offsetDelta)
         if (at >= offset && at < to && record.value) {
-          records.push({
-            offset: at,
-            timestamp: batch.firstTimestamp + record.timestampDelta,
-            value: record.value,
-          })
+          records.push({ timestamp: batch.firstTimestamp + record.timestampDelta, value: record.value })
         }
       }
       const after = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n

@@ -36,11 +36,16 @@ describe('historyOrder', () => {
 
 describe('historyStart', () => {
   it('starts where Kafka found the time, within the log and not past the committed offset', () => {
-    assert.equal(historyStart(0n, 400n, 1000n), 400n)
-    assert.equal(historyStart(500n, 400n, 1000n), 500n, 'not before the log start')
-    assert.equal(historyStart(0n, 1200n, 1000n), 1000n, 'not past the committed offset')
-    assert.equal(historyStart(0n, -1n, 1000n), 1000n, 'no record that late: nothing to read')
-    assert.equal(historyStart(0n, undefined, 1000n), 1000n)
+    assert.equal(historyStart(0n, 400n, 1000n, 5000n), 400n)
+    assert.equal(historyStart(500n, 400n, 1000n, 5000n), 500n, 'not before the log start')
+    assert.equal(historyStart(0n, 1200n, 1000n, 5000n), 1000n, 'not past the committed offset')
+    assert.equal(historyStart(0n, -1n, 1000n, 5000n), 1000n, 'no record that late: nothing to read')
+    assert.equal(historyStart(0n, undefined, 1000n, 5000n), 1000n)
+  })
+
+  it('reads at most maxRecords before the committed offset', () => {
+    assert.equal(historyStart(0n, 400n, 1000n, 100n), 900n)
+    assert.equal(historyStart(950n, 400n, 1000n, 100n), 950n, 'and still not before the log start')
   })
 })
 
