@@ -94,6 +94,9 @@ const predictionsOut = options.predictionsOut
 /** How long a scrape may wait for the partitions' log end offsets. */
 const LAG_QUERY_TIMEOUT_MS = 1_500
 
+/** How long reading back telemetry-anomalies, or the drones' history, may take at start-up. */
+const READ_BACK_MS = 30_000
+
 /** Records read back to rebuild the drones' history at most (about 20 s of scoring). */
 const MAX_HISTORY_RECORDS = 500_000
 
@@ -142,14 +145,7 @@ const http = await createServiceHttp({
   logger,
   tls,
   registry: metrics.registry,
-  notReadyReason: () =>
-    !emitted
-      ? 'reading back telemetry-anomalies'
-      : !historyRebuilt
-        ? "rebuilding the drones' history"
-        : connected
-          ? undefined
-          : 'not consuming from Kafka',
+  notReadyReason,
 })
 registerSlowdownRoute(http, slowdown)
 await http.listen({ host: options.host, port: options.port })
@@ -297,7 +293,7 @@ async function consumerLag(): Promise<Map<number, number>> {
 
 /** The anomaly events already on telemetry-anomalies (its last `events` per partition). */
 async function seedEmitted(events: number): Promise<void> {
-  const tail = await readAnomalyTail(connection('-tail'), events, Date.now() + 30_000, logger)
+  const tail = await readAnomalyTail(connection('-tail'), events, Date.now() + READ_BACK_MS, logger)
   emitted ??= new EmittedAnomalies(Math.max(MIN_EMITTED_REMEMBERED, options.anomalyTail * tail.partitions))
   const seeded = emitted.seed(tail.values)
   logger.info({ events: seeded }, 'anomaly events read back from telemetry-anomalies')
@@ -318,15 +314,18 @@ async function rebuildHistory(): Promise<void> {
       DETECTOR_GROUP_ID,
       options.historySeconds,
       MAX_HISTORY_RECORDS,
-      Date.now() + 30_000,
+      Date.now() + READ_BACK_MS,
       logger,
     )
+    // An undecodable record was logged and counted when it was consumed; here it is only counted.
+    let undecodable = 0
     const records = historyOrder(
       values.flatMap((value) => {
         try {
           return [codec.decode(value)]
         } catch {
-          return [] // logged when it was consumed
+          undecodable++
+          return []
         }
       }),
     )
@@ -334,6 +333,7 @@ async function rebuildHistory(): Promise<void> {
     logger.info(
       {
         records: records.length,
+        undecodable,
         drones: new Set(records.map((r) => r.drone_id)).size,
         seconds: options.historySeconds,
         ms: Math.round(performance.now() - started),
@@ -345,6 +345,13 @@ async function rebuildHistory(): Promise<void> {
   } finally {
     historyRebuilt = true
   }
+}
+
+/** Why /readyz says not ready, in start-up order; undefined once consuming. */
+function notReadyReason(): string | undefined {
+  if (!emitted) return 'reading back telemetry-anomalies'
+  if (!historyRebuilt) return "rebuilding the drones' history"
+  return connected ? undefined : 'not consuming from Kafka'
 }
 
 /** Kafka may still be starting, or the topic not yet created: keep trying, visibly. */
