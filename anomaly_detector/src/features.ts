@@ -126,6 +126,10 @@ const CONSISTENCY_CHECKS = [
   'pitch_rate_vs_accel_tilt_3s',
 ] as const
 type ConsistencyCheck = (typeof CONSISTENCY_CHECKS)[number]
+// Checks of one quantity over a short window and a long one (see `setBiasedPair`).
+const VERTICAL_PAIR = ['vertical_accel_vs_altitude_2s', 'vertical_accel_vs_altitude_6s'] as const
+const ROLL_PAIR = ['roll_rate_vs_accel_tilt_1s', 'roll_rate_vs_accel_tilt_3s'] as const
+const PITCH_PAIR = ['pitch_rate_vs_accel_tilt_1s', 'pitch_rate_vs_accel_tilt_3s'] as const
 
 /** Every check, in the order of a checks vector. */
 export const CHECKS: readonly CheckSpec[] = [
@@ -153,6 +157,15 @@ const CONSISTENCY_INDEX = Object.fromEntries(
 
 /** Beyond this z a reading is not trusted as a reference. */
 const TRUST_GATE = 6
+/**
+ * The same for an accelerometer axis. A take-off's first jolt of thrust reaches z 6 to 7 against the
+ * sensor's noise on the pad (the vertical jerk limit moves the specific force by up to 0.5 m/s² a
+ * sample, several times the step's typical residual of 0.11); not trusted, the climb's next readings
+ * were compared with the pad's for 0.55 s, and two take-offs were the most extreme moments of the
+ * held-out healthy flight, which set the threshold. The smallest spike of the fault catalogue,
+ * 1 m/s², is z 9.
+ */
+const ACCEL_TRUST_GATE = 8
 /**
  * Only residuals below this z feed the typical residual, so a slowly growing one (a drift) stops
  * teaching the drone's typical size soon after it grows past the ordinary.
@@ -197,6 +210,30 @@ const GATE_AFTER = 100
 const CONSISTENCY_GATE_AFTER = 600
 /** Memory of the typical residuals, in samples (two minutes at 10 Hz): slow, so a drift stands out. */
 const SCALE_MEMORY = 1200
+/**
+ * Memory of a sensor's constant bias (see `constantBias`), in samples: ten minutes. A
+ * drift that grows past BIAS_GATE typical residuals within a minute teaches it a few thousandths
+ * of its size.
+ */
+const BIAS_MEMORY = 6000
+/** Only residuals within this many typical residuals of the bias learned so far teach it. */
+const BIAS_GATE = 2
+/**
+ * The horizontal bias is learned only from windows whose GPS track's acceleration is below this
+ * (m/s²), steady flight or rest, where the force the accelerometer reads is its bias and noise.
+ */
+const STEADY_ACCEL = 0.1
+/** ... and whose x axis, turned into the middle sample's heading, averages over this (about 2.5°). */
+const STRAIGHT = 0.999
+// The constant biases a drone's tracker learns (see `constantBias`): the vertical accelerometer's
+// (from the 6 s vertical check), the roll and pitch rates' (from the 3 s tilt checks), and the
+// horizontal accelerometer's, x and y in the body frame (from the horizontal check's force).
+const VERTICAL_BIAS = 0
+const ROLL_BIAS = 1
+const PITCH_BIAS = 2
+const HORIZONTAL_BIAS_X = 3
+const HORIZONTAL_BIAS_Y = 4
+const CONSTANT_BIASES = 5
 /** Weight of the newest difference in the slope of a step check's prediction. */
 const SLOPE_ALPHA = 0.5
 /**
@@ -227,6 +264,8 @@ const HORIZONTAL_X_EAST = 2
 const HORIZONTAL_X_NORTH = 3
 const HORIZONTAL_GPS = 4
 const HORIZONTAL_SIZE = 5
+/** Half the GPS chord a speed is compared with (see `speedResidual`), s. */
+const CHORD_HALF_S = 0.2
 /** Below this ground speed (m/s) the course is not defined well enough to check speed change or yaw rate. */
 const MIN_COURSE_SPEED = 3
 
@@ -381,6 +420,16 @@ export class DroneTracker {
   private horizontal = new Float64Array(HORIZONTAL_SIZE).fill(Number.NaN)
   /** Each consistency check's signed residual at the last record (scratch for `standing`). */
   private residuals = new Float64Array(CONSISTENCY_CHECKS.length)
+  /**
+   * Each sensor's constant bias as a consistency check shows it (see CONSTANT_BIASES), and how many
+   * residuals taught it. Each drone's accelerometer reads a few hundredths of a m/s² off on each axis
+   * (0.03, σ, in the simulator) and its gyros a few thousandths of a rad/s (0.002): as much as those
+   * checks' spread in flight, and a bias left in a check counts against a drift as if it were one.
+   * Learned over BIAS_MEMORY samples and kept across gaps and restarts of the history (it belongs to
+   * the sensor); taken off the checks' residuals.
+   */
+  private constantBias = new Float64Array(CONSTANT_BIASES)
+  private constantBiasCount = new Float64Array(CONSTANT_BIASES)
   private typical = CHECKS.map(
     (spec, c) =>
       new TypicalResidual(
@@ -450,6 +499,8 @@ export class DroneTracker {
     copy.refSlope = this.refSlope.slice()
     copy.refTime = this.refTime.slice()
     copy.bias = this.bias.slice()
+    copy.constantBias = this.constantBias.slice()
+    copy.constantBiasCount = this.constantBiasCount.slice()
     copy.horizontal = this.horizontal.slice()
     copy.offset = [...this.offset]
     copy.offsetSince = this.offsetSince
@@ -602,7 +653,7 @@ export class DroneTracker {
         residual,
       )
       checks[STEP + i] = z
-      if (z >= TRUST_GATE) {
+      if (z >= (i === AX || i === AY || i === AZ ? ACCEL_TRUST_GATE : TRUST_GATE)) {
         const left = this.leftAfter(i, residual)
         if (Math.abs(left) < RETURN_LEFT * Math.abs(residual)) {
           // Back to the truth: the reading is the reference from now on, and every window across
@@ -908,18 +959,61 @@ export class DroneTracker {
     this.setCheck(checks, 'velocity_vs_gps_speed_1s', this.speedResidual(1))
     this.setCheck(checks, 'velocity_vs_gps_speed_5s', this.speedResidual(5))
     this.setCheck(checks, 'horizontal_accel_vs_gps_2s', this.horizontalAccelResidual(1))
-    this.setCheck(checks, 'vertical_accel_vs_altitude_2s', this.verticalAccelResidual(1))
-    this.setCheck(checks, 'vertical_accel_vs_altitude_6s', this.verticalAccelResidual(3))
-    this.setCheck(checks, 'roll_rate_vs_accel_tilt_1s', this.tiltRateResidual(1, ROLL))
-    this.setCheck(checks, 'roll_rate_vs_accel_tilt_3s', this.tiltRateResidual(3, ROLL))
-    this.setCheck(checks, 'pitch_rate_vs_accel_tilt_1s', this.tiltRateResidual(1, PITCH))
-    this.setCheck(checks, 'pitch_rate_vs_accel_tilt_3s', this.tiltRateResidual(3, PITCH))
+    this.setBiasedPair(
+      checks,
+      VERTICAL_PAIR,
+      VERTICAL_BIAS,
+      this.verticalAccelResidual(1),
+      this.verticalAccelResidual(3),
+    )
+    this.setBiasedPair(
+      checks,
+      ROLL_PAIR,
+      ROLL_BIAS,
+      this.tiltRateResidual(1, ROLL),
+      this.tiltRateResidual(3, ROLL),
+    )
+    this.setBiasedPair(
+      checks,
+      PITCH_PAIR,
+      PITCH_BIAS,
+      this.tiltRateResidual(1, PITCH),
+      this.tiltRateResidual(3, PITCH),
+    )
     this.bias[VEL] = this.standing(checks, 'velocity_vs_gps_speed_5s', 1)
     this.bias[AZ] = this.standing(checks, 'vertical_accel_vs_altitude_2s', 1)
     this.bias[GX] = this.standing(checks, 'roll_rate_vs_accel_tilt_3s', -1)
     this.bias[GY] = this.standing(checks, 'pitch_rate_vs_accel_tilt_3s', -1)
     if (!(checks[CONSISTENCY_INDEX.horizontal_accel_vs_gps_2s]! >= LEARN_GATE))
       this.horizontal.fill(Number.NaN)
+  }
+
+  /**
+   * A pair of checks of one quantity, over a short window and a long one, less the sensor's constant
+   * bias `b`, which the long one teaches (it is the steadier).
+   */
+  private setBiasedPair(
+    checks: Checks,
+    [shortName, longName]: readonly [ConsistencyCheck, ConsistencyCheck],
+    b: number,
+    short: number | undefined,
+    long: number | undefined,
+  ): void {
+    if (long !== undefined) {
+      const typical = this.typical[CONSISTENCY_INDEX[longName]]!.size
+      if (typical === undefined || Math.abs(long - this.constantBias[b]!) < BIAS_GATE * typical) {
+        this.learnBias(b, long)
+      }
+    }
+    const bias = this.constantBias[b]!
+    this.setCheck(checks, shortName, short === undefined ? undefined : short - bias)
+    this.setCheck(checks, longName, long === undefined ? undefined : long - bias)
+  }
+
+  /** Moves constant bias b towards `value`, as a mean over up to BIAS_MEMORY values. */
+  private learnBias(b: number, value: number): void {
+    const count = ++this.constantBiasCount[b]!
+    this.constantBias[b]! += (value - this.constantBias[b]!) / Math.min(count, BIAS_MEMORY)
   }
 
   /** The signed bias a consistency check shows, or NaN unless it stands above LEARN_GATE. */
@@ -998,20 +1092,29 @@ export class DroneTracker {
     return sum / (m - k + 1)
   }
 
-  /** Reported speed against the GPS track's length over the last `seconds`, in half-second chords. */
+  /**
+   * Reported speed against the GPS track's over the last `seconds`: each sample's speed against the
+   * length of the GPS displacement over the CHORD_HALF_S either side of it, divided by its time. A
+   * chord's mean velocity is the velocity at its middle while the acceleration is steady, so this
+   * holds through a reversal, where the lengths of half-second chords laid end to end fell short of
+   * the path (a survey drone turning back read 0.3 m/s faster than its track, 7 typical residuals).
+   */
   private speedResidual(seconds: number): number | undefined {
     const end = this.back(seconds)
     if (end < 0 || !this.intact(end)) return undefined
-    const chord = Math.max(1, this.back(0.5))
-    let distance = 0
-    for (let k = 0; k < end; k += chord) {
-      const m = Math.min(k + chord, end)
-      distance += Math.hypot(
-        this.trusted(k, EAST) - this.trusted(m, EAST),
-        this.trusted(k, NORTH) - this.trusted(m, NORTH),
+    const half = Math.max(1, this.back(CHORD_HALF_S))
+    if (end < 2 * half) return undefined
+    let sum = 0
+    for (let j = half; j <= end - half; j++) {
+      const newer = j - half
+      const older = j + half
+      const track = Math.hypot(
+        this.trusted(newer, EAST) - this.trusted(older, EAST),
+        this.trusted(newer, NORTH) - this.trusted(older, NORTH),
       )
+      sum += this.trusted(j, VEL) - track / (this.value(newer, T) - this.value(older, T))
     }
-    return this.mean(VEL, 0, end) - distance / (this.value(0, T) - this.value(end, T))
+    return sum / (end - 2 * half + 1)
   }
 
   /**
@@ -1026,9 +1129,36 @@ export class DroneTracker {
     const gps = Math.hypot(this.secondDerivative(EAST, mid), this.secondDerivative(NORTH, mid))
     // The force is turned by the integrated yaw rate: a window holding an untrusted one is skipped.
     if (!this.ratesIntact(2 * mid)) return undefined
-    const force = this.turnedForce(mid)
+    const force = this.unbiasedForce(mid, gps)
     this.horizontal[HORIZONTAL_GPS] = gps
     return force - gps
+  }
+
+  /**
+   * The length of the turned force (see `turnedForce`) less the horizontal bias, turned the same
+   * way; learns the bias from a window in steady flight that hardly turned (its frame is then the
+   * body's), unless the force is far from it. The window's force is left without the bias, for
+   * `leftAfter`.
+   */
+  private unbiasedForce(mid: number, gps: number): number {
+    this.turnedForce(mid)
+    const h = this.horizontal
+    const xEast = h[HORIZONTAL_X_EAST]!
+    const xNorth = h[HORIZONTAL_X_NORTH]!
+    const biasX = this.constantBias[HORIZONTAL_BIAS_X]!
+    const biasY = this.constantBias[HORIZONTAL_BIAS_Y]!
+    const east = h[HORIZONTAL_FORCE_EAST]! - (biasX * xEast - biasY * xNorth)
+    const north = h[HORIZONTAL_FORCE_NORTH]! - (biasX * xNorth + biasY * xEast)
+    const force = Math.hypot(east, north)
+    const typical = this.typical[CONSISTENCY_INDEX.horizontal_accel_vs_gps_2s]!.size
+    if (gps < STEADY_ACCEL && xEast > STRAIGHT && (typical === undefined || force < BIAS_GATE * typical)) {
+      // The window's frame is the body's: the force less the bias is the bias's error.
+      this.learnBias(HORIZONTAL_BIAS_X, biasX + east)
+      this.learnBias(HORIZONTAL_BIAS_Y, biasY + north)
+    }
+    h[HORIZONTAL_FORCE_EAST] = east
+    h[HORIZONTAL_FORCE_NORTH] = north
+    return force
   }
 
   /**

@@ -528,6 +528,78 @@ describe('DroneTracker', () => {
     })
   }
 
+  for (const [field, name, size] of [
+    ['acceleration_z', 'vertical_accel_vs_altitude_6s', 0.3],
+    ['acceleration_y', 'horizontal_accel_vs_gps_2s', 0.6],
+  ] as const) {
+    it(`learns ${field}'s constant bias, so ${name} sees a fault on it as on an unbiased one`, () => {
+      // The same fault from LATE_AT, on a drone whose axis reads `bias` off all along.
+      const withBias = (bias: number): Checks[] =>
+        run(
+          faultyLonger(
+            () => true,
+            (r) => ({ [field]: r[field] + bias + (r.seq >= LATE_AT ? size : 0) }),
+          ),
+        )
+      const unbiased = medianOf(withBias(0), name, LATE_AT + 90, 1000)
+      const biased = medianOf(withBias(0.1), name, LATE_AT + 90, 1000)
+      assert.ok(unbiased > 6, `${name}: median ${unbiased} with the fault`)
+      assert.ok(biased > 0.8 * unbiased, `${name}: median ${biased} biased, ${unbiased} unbiased`)
+    })
+  }
+
+  it('sees no speed disagreement where a drone turns back', () => {
+    // Back and forth along a line, nose east: the velocity reverses every 20 s, through 0.
+    const random = createRandom('turn-back')
+    const records: DroneTelemetry[] = []
+    let east = 0
+    for (let seq = 0; seq < 1200; seq++) {
+      const t = seq / 10
+      const v = 3 * Math.cos((2 * Math.PI * t) / 40)
+      east += v / 10
+      const timestamp = normal[0]!.timestamp + seq * INTERVAL_MS
+      records.push({
+        ...normal[0]!,
+        seq,
+        timestamp,
+        publish_timestamp: timestamp * 1000,
+        latitude: normal[0]!.latitude + random.normal(0, 0.01) / METRES_PER_DEGREE,
+        longitude:
+          normal[0]!.longitude +
+          (east + random.normal(0, 0.01)) /
+            METRES_PER_DEGREE /
+            Math.cos((normal[0]!.latitude * Math.PI) / 180),
+        altitude: 50 + random.normal(0, 0.05),
+        velocity: Math.hypot(v + random.normal(0, 0.1), random.normal(0, 0.1)),
+        acceleration_x: -3 * ((2 * Math.PI) / 40) * Math.sin((2 * Math.PI * t) / 40) + random.normal(0, 0.05),
+        acceleration_y: random.normal(0, 0.05),
+        acceleration_z: -9.81 + random.normal(0, 0.05),
+        gyro_x: random.normal(0, 0.005),
+        gyro_y: random.normal(0, 0.005),
+        gyro_z: random.normal(0, 0.005),
+      })
+    }
+    const rows = run(records)
+    // The turn-backs after the speed checks have learned their first minute: at 70, 90 and 110 s.
+    const largest = maxOf(rows, 'velocity_vs_gps_speed_1s', 650, 1200)
+    assert.ok(largest < 4, `velocity_vs_gps_speed_1s: at most z ${largest}`)
+  })
+
+  it('trusts a step of an accelerometer up to z 8, as a take-off’s jolt of thrust', () => {
+    // The thrust rises by 0.65 m/s² in a sample and stays: the readings after the step are compared
+    // with it, not with the readings before it.
+    const rows = run(
+      faulty(
+        (seq) => seq >= FAULT_AT,
+        (r) => ({ acceleration_z: r.acceleration_z - 0.65 }),
+      ),
+    )
+    const step = check(rows[FAULT_AT]!, 'accel_z_step')
+    assert.ok(step > 6 && step < 8, `the step: z ${step}`)
+    const after = maxOf(rows, 'accel_z_step', FAULT_AT + 1, FAULT_AT + 10)
+    assert.ok(after < 4, `after it: z ${after} at most`)
+  })
+
   it('holds a slowly growing bias in the sustained checks while the instant ones flicker', () => {
     // Speed reads 0.02 m/s too high per second more: 0.6 m/s after 30 s, no step anywhere.
     const rows = run(
