@@ -48,7 +48,7 @@ import {
 } from './isolation-forest.ts'
 
 export const MODEL_FORMAT = 'drone-anomaly-iforest'
-export const MODEL_VERSION = 9
+export const MODEL_VERSION = 10
 
 export interface ModelParams {
   trees: number

@@ -548,6 +548,52 @@ describe('DroneTracker', () => {
     })
   }
 
+  it('keeps the tilt checks ordinary through a banked, pitched turn', () => {
+    // Level flight, then within 4 s a turn at 0.8 rad/s, banked 20° and pitched 15°, held for 20 s:
+    // body rates and specific force as the attitude (ZYX Euler angles) makes them.
+    const random = createRandom('banked-turn')
+    const smooth = (x: number): number => (x <= 0 ? 0 : x >= 1 ? 1 : x * x * (3 - 2 * x))
+    const smoothRate = (x: number): number => (x <= 0 || x >= 1 ? 0 : 6 * x * (1 - x))
+    const degrees = Math.PI / 180
+    const first = normal[0]!
+    const records = Array.from({ length: 1000 }, (_, seq): DroneTelemetry => {
+      const x = (seq / 10 - 70) / 4
+      const [roll, pitch, yawRate] = [20 * degrees, 15 * degrees, 0.8].map((v) => v * smooth(x)) as [
+        number,
+        number,
+        number,
+      ]
+      const [rollDot, pitchDot] = [20 * degrees, 15 * degrees].map((v) => (v * smoothRate(x)) / 4) as [
+        number,
+        number,
+      ]
+      const timestamp = first.timestamp + seq * INTERVAL_MS
+      return {
+        ...first,
+        seq,
+        timestamp,
+        publish_timestamp: timestamp * 1000,
+        latitude: first.latitude + random.normal(0, 0.01) / METRES_PER_DEGREE,
+        altitude: first.altitude + random.normal(0, 0.05),
+        velocity: first.velocity + random.normal(0, 0.05),
+        acceleration_x: -9.81 * Math.tan(pitch) + random.normal(0, 0.05),
+        acceleration_y: 9.81 * Math.tan(roll) + random.normal(0, 0.05),
+        acceleration_z: -9.81 + random.normal(0, 0.05),
+        gyro_x: rollDot - yawRate * Math.sin(pitch) + random.normal(0, 0.005),
+        gyro_y:
+          pitchDot * Math.cos(roll) + yawRate * Math.cos(pitch) * Math.sin(roll) + random.normal(0, 0.005),
+        gyro_z:
+          -pitchDot * Math.sin(roll) + yawRate * Math.cos(pitch) * Math.cos(roll) + random.normal(0, 0.005),
+      }
+    })
+    const rows = run(records)
+    for (const name of CHECK_NAMES.filter((n) => n.includes('_vs_accel_tilt_') && !n.endsWith('sustained'))) {
+      const level = maxOf(rows, name, 650, 700)
+      const turning = maxOf(rows, name, 740, 1000)
+      assert.ok(turning < Math.max(4, 2 * level), `${name}: at most z ${turning} turning, ${level} level`)
+    }
+  })
+
   it('sees no speed disagreement where a drone turns back', () => {
     // Back and forth along a line, nose east: the velocity reverses every 20 s, through 0.
     const random = createRandom('turn-back')

@@ -76,7 +76,7 @@ describe('trainModel', () => {
   it('describes itself, its training and what it was trained on', () => {
     assert.equal(model.format, MODEL_FORMAT)
     assert.equal(model.version, MODEL_VERSION)
-    assert.equal(MODEL_VERSION, 9)
+    assert.equal(MODEL_VERSION, 10)
     assert.ok(!Number.isNaN(Date.parse(model.created_at)))
     assert.deepEqual(model.params, {
       trees: 50,
@@ -313,7 +313,7 @@ describe('saveModel and loadModel', () => {
   it('asks for retraining on another version', async () => {
     await assert.rejects(
       loadModel(write('v1.json', { ...model, version: 1 })),
-      /v1\.json is model version 1, this detector reads version 9; train one with/,
+      /v1\.json is model version 1, this detector reads version 10; train one with/,
     )
     const next = MODEL_VERSION + 1
     await assert.rejects(
