@@ -305,8 +305,15 @@ const NOISE_SIZE = PITCH + 1
  */
 const ROLL_RATE_TERM = NOISE_SIZE + SENSOR_COUNT
 const PITCH_RATE_TERM = ROLL_RATE_TERM + 1
+/**
+ * The reported speed at this sample less the GPS track's over the chord centred on it (see
+ * `speedResidual`). Stored once the chord's newer end arrives (CHORD_HALF_S later), when every value
+ * it needs is final; both speed checks average it over their windows rather than working it out
+ * again for every window that holds it.
+ */
+const SPEED_TERM = PITCH_RATE_TERM + 1
 /** Each consistency check's z at this sample (NaN where it was unknown), for the sustained checks. */
-const CONSISTENCY_Z = PITCH_RATE_TERM + 1
+const CONSISTENCY_Z = SPEED_TERM + 1
 const SLOT = CONSISTENCY_Z + CONSISTENCY_CHECKS.length
 
 /** One record's checks: z per CHECKS entry, NaN where the record gives no basis for it yet. */
@@ -540,6 +547,7 @@ export class DroneTracker {
     h[slot + ROLL] = Math.atan2(h[slot + TRUSTED + AY]!, -h[slot + TRUSTED + AZ]!)
     h[slot + PITCH] = -Math.atan2(h[slot + TRUSTED + AX]!, -h[slot + TRUSTED + AZ]!)
     this.storeRateTerms(slot)
+    this.storeSpeedTerm()
     this.noiseChecks(checks)
     this.consistencyChecks(checks)
     this.sustainedChecks(slot, checks)
@@ -1093,11 +1101,11 @@ export class DroneTracker {
   }
 
   /**
-   * Reported speed against the GPS track's over the last `seconds`: each sample's speed against the
-   * length of the GPS displacement over the CHORD_HALF_S either side of it, divided by its time. A
-   * chord's mean velocity is the velocity at its middle while the acceleration is steady, so this
-   * holds through a reversal, where the lengths of half-second chords laid end to end fell short of
-   * the path (a survey drone turning back read 0.3 m/s faster than its track, 7 typical residuals).
+   * Reported speed against the GPS track's over the last `seconds`: the mean of SPEED_TERM over the
+   * window's samples whose chord lies inside it. A chord's mean velocity is the velocity at its
+   * middle while the acceleration is steady, so this holds through a reversal, where the lengths of
+   * half-second chords laid end to end fell short of the path (a survey drone turning back read
+   * 0.3 m/s faster than its track, 7 typical residuals).
    */
   private speedResidual(seconds: number): number | undefined {
     const end = this.back(seconds)
@@ -1105,16 +1113,24 @@ export class DroneTracker {
     const half = Math.max(1, this.back(CHORD_HALF_S))
     if (end < 2 * half) return undefined
     let sum = 0
-    for (let j = half; j <= end - half; j++) {
-      const newer = j - half
-      const older = j + half
-      const track = Math.hypot(
-        this.trusted(newer, EAST) - this.trusted(older, EAST),
-        this.trusted(newer, NORTH) - this.trusted(older, NORTH),
-      )
-      sum += this.trusted(j, VEL) - track / (this.value(newer, T) - this.value(older, T))
-    }
+    for (let j = half; j <= end - half; j++) sum += this.value(j, SPEED_TERM)
     return sum / (end - 2 * half + 1)
+  }
+
+  /**
+   * Stores SPEED_TERM of the sample CHORD_HALF_S back, whose chord ends at the new sample: its
+   * speed less the length of the GPS displacement over the chord, divided by the chord's time.
+   */
+  private storeSpeedTerm(): void {
+    const half = Math.max(1, this.back(CHORD_HALF_S))
+    if (2 * half >= this.length) return
+    const older = 2 * half
+    const track = Math.hypot(
+      this.trusted(0, EAST) - this.trusted(older, EAST),
+      this.trusted(0, NORTH) - this.trusted(older, NORTH),
+    )
+    this.history[this.slot(half) + SPEED_TERM] =
+      this.trusted(half, VEL) - track / (this.value(0, T) - this.value(older, T))
   }
 
   /**
