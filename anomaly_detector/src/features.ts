@@ -166,6 +166,8 @@ const TRUST_GATE = 6
  * 1 m/s², is z 9.
  */
 const ACCEL_TRUST_GATE = 8
+/** Each scalar's trust gate, in SCALARS order. */
+const TRUST_GATES = SCALARS.map((s) => (s.startsWith('acceleration_') ? ACCEL_TRUST_GATE : TRUST_GATE))
 /**
  * Only residuals below this z feed the typical residual, so a slowly growing one (a drift) stops
  * teaching the drone's typical size soon after it grows past the ordinary.
@@ -661,7 +663,7 @@ export class DroneTracker {
         residual,
       )
       checks[STEP + i] = z
-      if (z >= (i === AX || i === AY || i === AZ ? ACCEL_TRUST_GATE : TRUST_GATE)) {
+      if (z >= TRUST_GATES[i]!) {
         const left = this.leftAfter(i, residual)
         if (Math.abs(left) < RETURN_LEFT * Math.abs(residual)) {
           // Back to the truth: the reading is the reference from now on, and every window across
