@@ -1184,10 +1184,10 @@ export class DroneTracker {
    * turned into the mid sample's heading by the yaw rate integrated in between: in a turn the
    * airframe rotates with the force (a centripetal force stays to the side), while the GPS track's
    * acceleration turns with the course, and the plain average of the body-frame readings would
-   * stay as large as one of them. Length of the average; the average, and the x axis's turned
-   * direction averaged the same way, are kept in `horizontal` for `leftAfter`.
+   * stay as large as one of them. The average, and the x axis's turned direction averaged the same
+   * way, are kept in `horizontal` for `unbiasedForce` and `leftAfter`.
    */
-  private turnedForce(mid: number): number {
+  private turnedForce(mid: number): void {
     // Yaw at sample k relative to the mid sample, integrated outward from it both ways.
     const yaws = this.yaws
     yaws[mid] = 0
@@ -1217,7 +1217,6 @@ export class DroneTracker {
     h[HORIZONTAL_FORCE_NORTH] = north / weights
     h[HORIZONTAL_X_EAST] = alongEast / weights
     h[HORIZONTAL_X_NORTH] = alongNorth / weights
-    return Math.hypot(h[HORIZONTAL_FORCE_EAST]!, h[HORIZONTAL_FORCE_NORTH]!)
   }
 
   /** The yaw turned from sample k + 1 to sample k (k newer): the trusted yaw rate, trapezoidal. */
